@@ -1,0 +1,219 @@
+"""The server's configuration: one attrs class, filled from TOML and the command line.
+
+Every option has one name and three spellings: a top-level key in the TOML
+file (``max_upload_size = "64GiB"``), a command-line option of ``twistd
+incoming`` (``--max-upload-size 64GiB``) and a commented line in
+``etc/incoming.toml``. :data:`OPTIONS` is the one list of them; the plugin
+builds its command line from it and a test checks ``etc/incoming.toml``
+against it. Values are validated here, once: a bad one raises
+:class:`ConfigError` naming the option.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+
+
+class ConfigError(Exception):
+    """A configuration value is unusable; ``str()`` is one line naming the option."""
+
+    def __init__(self, option: str, problem: str) -> None:
+        super().__init__(f"{option}: {problem}")
+        self.option = option
+        self.problem = problem
+
+
+_SIZE_UNITS = {
+    "": 1, "b": 1,
+    "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+    "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40,
+}
+_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "": 1}
+_NUMBER_WITH_UNIT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
+
+
+def parse_size(value: object) -> int:
+    """``"64MiB"`` → 67108864; a bare integer is bytes."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    match = _NUMBER_WITH_UNIT.match(str(value))
+    unit = match and match.group(2).lower()
+    if not match or unit not in _SIZE_UNITS:
+        raise ValueError(f"{value!r} is not a size (examples: 1048576, 512KiB, 64MiB, 2GiB, 10GB)")
+    return int(float(match.group(1)) * _SIZE_UNITS[unit])
+
+
+def parse_duration(value: object) -> float:
+    """``"30s"`` → 30.0, ``"12h"`` → 43200.0; a bare number is seconds."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    match = _NUMBER_WITH_UNIT.match(str(value))
+    unit = match and match.group(2).lower()
+    if not match or unit not in _DURATION_UNITS:
+        raise ValueError(f"{value!r} is not a duration (examples: 500ms, 30s, 5m, 12h, 7d)")
+    return float(match.group(1)) * _DURATION_UNITS[unit]
+
+
+def parse_bool(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "1", "on"):
+        return True
+    if text in ("false", "no", "0", "off"):
+        return False
+    raise ValueError(f"{value!r} is not a boolean (true or false)")
+
+
+def parse_listen(value: object) -> tuple[str, ...]:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) and i for i in items):
+        raise ValueError("must be an endpoint string or a list of them, like \"tcp:4000\"")
+    if not items:
+        raise ValueError("needs at least one endpoint, like \"tcp:4000\"")
+    return tuple(items)
+
+
+def parse_text(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a string")
+    return value
+
+
+def parse_count(value: object) -> int:
+    try:
+        return int(str(value))
+    except ValueError:
+        raise ValueError(f"{value!r} is not a whole number") from None
+
+
+@attrs.frozen
+class Option:
+    """One configuration option: its name, how to read it, and its documentation."""
+
+    name: str
+    parse: Callable[[object], Any]
+    default: str
+    help: str
+
+    @property
+    def flag(self) -> str:
+        return self.name.replace("_", "-")
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("listen", parse_listen, "tcp:4000",
+           "Endpoint to listen on (Twisted endpoint syntax, e.g. tcp:4000:interface=127.0.0.1 "
+           "or ssl:443:privateKey=key.pem:certKey=cert.pem); repeat for several."),
+    Option("storage_dir", parse_text, "var/incoming",
+           "Directory for uploaded files (partial/ and complete/) and the ticket database."),
+    Option("demo", parse_bool, "false",
+           "Also serve the demo web app at / (it uses the public backend API like any web app)."),
+    Option("max_upload_size", parse_size, "64GiB",
+           "Largest file accepted; a ticket's maxSize can only lower it."),
+    Option("chunk_size", parse_size, "1MiB",
+           "Largest WebSocket binary message accepted (told to clients in welcome)."),
+    Option("window_size", parse_size, "16MiB",
+           "Bytes a client may send beyond the last acknowledgement (flow control)."),
+    Option("idle_timeout", parse_duration, "60s",
+           "Close a connection that sends no hello, or no bytes while uploading, for this long."),
+    Option("ping_interval", parse_duration, "20s",
+           "Send a WebSocket ping this often; a peer that does not answer in time is dropped."),
+    Option("handover_timeout", parse_duration, "24h",
+           "How long to keep retrying the callback to the backend before the ticket fails."),
+    Option("handover_attempt_timeout", parse_duration, "30s",
+           "How long one callback attempt may take before it counts as failed."),
+    Option("handover_max_delay", parse_duration, "5m",
+           "Longest pause between two callback attempts (the backoff doubles up to this)."),
+    Option("ticket_lifetime", parse_duration, "7d",
+           "A ticket whose upload has not completed and that saw no activity for this long expires."),
+    Option("storage_threads", parse_count, "4",
+           "Threads that write and hash uploaded bytes, off the network thread."),
+)
+
+OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}
+
+
+def _default(name: str) -> Any:
+    option = OPTIONS_BY_NAME[name]
+    return option.parse(option.default)
+
+
+@attrs.frozen
+class Config:
+    """Validated settings of one server process. Sizes in bytes, durations in seconds."""
+
+    listen: tuple[str, ...] = _default("listen")
+    storage_dir: str = _default("storage_dir")
+    demo: bool = _default("demo")
+    max_upload_size: int = _default("max_upload_size")
+    chunk_size: int = _default("chunk_size")
+    window_size: int = _default("window_size")
+    idle_timeout: float = _default("idle_timeout")
+    ping_interval: float = _default("ping_interval")
+    handover_timeout: float = _default("handover_timeout")
+    handover_attempt_timeout: float = _default("handover_attempt_timeout")
+    handover_max_delay: float = _default("handover_max_delay")
+    ticket_lifetime: float = _default("ticket_lifetime")
+    storage_threads: int = _default("storage_threads")
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, object]) -> Config:
+        """Build from raw values (TOML or command line), parsing and validating each."""
+        parsed: dict[str, Any] = {}
+        for name, raw in values.items():
+            option = OPTIONS_BY_NAME.get(name)
+            if option is None:
+                raise ConfigError(name, f"unknown option (known: {', '.join(OPTIONS_BY_NAME)})")
+            try:
+                parsed[name] = option.parse(raw)
+            except ValueError as e:
+                raise ConfigError(name, str(e)) from None
+        config = cls(**parsed)
+        config.check()
+        return config
+
+    def check(self) -> None:
+        """Reject combinations that cannot work, naming the option at fault."""
+        _at_least("chunk_size", self.chunk_size, 4096)
+        _at_most("chunk_size", self.chunk_size, 64 * 2**20)
+        _at_least("window_size", self.window_size, self.chunk_size, "chunk_size")
+        _at_least("max_upload_size", self.max_upload_size, 1)
+        _at_least("storage_threads", self.storage_threads, 1)
+        _at_most("storage_threads", self.storage_threads, 64)
+        for name in ("idle_timeout", "ping_interval", "handover_timeout",
+                     "handover_attempt_timeout", "handover_max_delay", "ticket_lifetime"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(name, "must be longer than zero")
+        if not self.storage_dir:
+            raise ConfigError("storage_dir", "must name a directory")
+
+
+def _at_least(name: str, value: float, limit: float, limit_name: str = "") -> None:
+    if value < limit:
+        raise ConfigError(name, f"{value} is below the minimum {limit_name or limit}")
+
+
+def _at_most(name: str, value: float, limit: float) -> None:
+    if value > limit:
+        raise ConfigError(name, f"{value} is above the maximum {limit}")
+
+
+def load(config_file: str | None, overrides: Mapping[str, object]) -> Config:
+    """Read ``config_file`` (TOML, optional), apply command-line ``overrides`` on top."""
+    values: dict[str, object] = {}
+    if config_file:
+        try:
+            with open(config_file, "rb") as f:
+                values.update(tomllib.load(f))
+        except OSError as e:
+            raise ConfigError("config", f"cannot read {config_file}: {e.strerror}") from None
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError("config", f"{config_file} is not valid TOML: {e}") from None
+    values.update(overrides)
+    return Config.from_values(values)

@@ -1,0 +1,25 @@
+"""A registry in a dict: for tests, and for servers that may forget on restart."""
+
+from __future__ import annotations
+
+from twisted.internet.defer import Deferred, succeed
+
+from incoming.tickets import Ticket
+
+
+class MemoryRegistry:
+    def __init__(self) -> None:
+        self.tickets: dict[str, Ticket] = {}
+
+    def save(self, ticket: Ticket) -> Deferred[None]:
+        self.tickets[ticket.id] = ticket
+        return succeed(None)
+
+    def load(self, ticket_id: str) -> Deferred[Ticket | None]:
+        return succeed(self.tickets.get(ticket_id))
+
+    def needing_attention(self) -> Deferred[list[Ticket]]:
+        return succeed([t for t in self.tickets.values() if t.needs_attention])
+
+    def close(self) -> None:
+        pass

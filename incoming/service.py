@@ -1,0 +1,119 @@
+"""Builds the server: one MultiService holding the web site, the janitor and the office.
+
+This is the only module that wires parts together; below it nothing imports
+the global reactor, reads the wall clock or opens a port.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+from typing import Any
+
+from twisted.application.internet import StreamServerEndpointService, TimerService
+from twisted.application.service import MultiService, Service
+from twisted.internet.endpoints import serverFromString
+from twisted.logger import Logger
+from twisted.python.threadpool import ThreadPool
+from twisted.web.client import Agent, HTTPConnectionPool
+from twisted.web.resource import Resource
+from twisted.web.server import Site
+from treq.client import HTTPClient
+
+from incoming.config import Config, ConfigError
+from incoming.backend_api import BackendAPI
+from incoming.demo import DemoApp
+from incoming.frontend import frontend_resource
+from incoming.handover import Handover, RetryPolicy
+from incoming.office import TicketOffice
+from incoming.registry.sqlite import SQLiteRegistry
+from incoming.storage.filesystem import FileSystemStorage
+from incoming.upload_protocol import UploadFactory
+
+JANITOR_INTERVAL = 600.0
+log = Logger()
+
+
+class OfficeService(Service):
+    """Starts and stops what the office needs: threads, recovery, an orderly shutdown."""
+
+    def __init__(self, office: TicketOffice, pool: ThreadPool, registry: SQLiteRegistry) -> None:
+        self.office = office
+        self._pool = pool
+        self._registry = registry
+
+    def startService(self) -> None:
+        super().startService()
+        self._pool.start()
+        self.office.recover()
+
+    def stopService(self) -> Any:
+        super().stopService()
+        done = self.office.shut_down()
+        done.addBoth(lambda _: (self._pool.stop(), self._registry.close()))
+        return done
+
+
+def make_service(config: Config, reactor: Any) -> MultiService:
+    tune_allocator()
+    os.makedirs(config.storage_dir, exist_ok=True)
+    pool = ThreadPool(minthreads=1, maxthreads=config.storage_threads, name="incoming-storage")
+    storage = FileSystemStorage(config.storage_dir, reactor, pool)
+    registry = SQLiteRegistry(os.path.join(config.storage_dir, "tickets.sqlite3"))
+    http = HTTPClient(Agent(reactor, pool=HTTPConnectionPool(reactor)))
+    policy = RetryPolicy(attempt_timeout=config.handover_attempt_timeout,
+                         total_timeout=config.handover_timeout,
+                         max_delay=config.handover_max_delay)
+    office = TicketOffice(config, registry, storage, Handover(http, reactor, policy), reactor)
+
+    top = MultiService()
+    OfficeService(office, pool, registry).setServiceParent(top)
+    janitor = TimerService(JANITOR_INTERVAL, office.expire_abandoned)
+    janitor.clock = reactor
+    janitor.setServiceParent(top)
+    site = Site(site_root(office, config, reactor, http))
+    for description in config.listen:
+        try:
+            endpoint = serverFromString(reactor, description)
+        except (ValueError, KeyError, TypeError) as e:
+            raise ConfigError("listen", f"{description!r} is not an endpoint: {e}") from None
+        StreamServerEndpointService(endpoint, site).setServiceParent(top)
+    return top
+
+
+def site_root(office: TicketOffice, config: Config, reactor: Any, http: HTTPClient) -> Resource:
+    """``/incoming/0.1/{backend,frontend}/…``, and with ``demo`` the demo app at ``/``."""
+    version = Resource()
+    version.putChild(b"backend", BackendAPI(office))
+    version.putChild(b"frontend", frontend_resource(UploadFactory(office, config, reactor)))
+    prefix = Resource()
+    prefix.putChild(b"0.1", version)
+    root = Resource()
+    root.putChild(b"incoming", prefix)
+    if config.demo:
+        demo = DemoApp(http)
+        root.putChild(b"demo", demo)
+        root.putChild(b"", demo.children[b""])
+    return root
+
+
+def tune_allocator() -> None:
+    """Keep freed buffers in the heap instead of returning them to the kernel.
+
+    With glibc's defaults every ~1 MiB buffer of received data is mmap()ed and
+    unmapped again, and the next one page-faults its way back in: 35–40 % of
+    the server's CPU time per PERF-NOTES.md. A fixed, high mmap threshold and
+    a high trim threshold make the heap reuse the same pages.
+    """
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        mallopt = libc.mallopt if libc is not None else None
+    except (OSError, AttributeError):
+        mallopt = None  # not glibc: nothing to tune
+    if mallopt is None:
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    mallopt(m_mmap_threshold, 32 * 2**20)
+    mallopt(m_trim_threshold, 256 * 2**20)

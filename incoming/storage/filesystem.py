@@ -1,0 +1,252 @@
+"""Uploads on the local file system.
+
+Layout under the storage directory::
+
+    partial/<ticket id>    bytes as they arrive, in order
+    complete/<ticket id>   the whole file, moved here atomically once complete
+
+Files are named by ticket, never by the browser's file name. Writes and
+hashing run in a thread pool, one operation at a time per file (so bytes land
+in order) and many files at once; ``hashlib`` and ``os.pwrite`` release the
+GIL, so neither holds up the reactor. The SHA-256 is computed as bytes arrive;
+it is recomputed from the partial file only when the server restarted or a
+write failed since the bytes were written.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import attrs
+from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.interfaces import IReactorFromThreads
+from twisted.internet.threads import deferToThreadPool
+from twisted.python.failure import Failure
+from twisted.python.threadpool import ThreadPool
+
+from incoming.errors import ErrorCode, IncomingError
+
+_READ_BLOCK = 1 << 20
+
+
+@attrs.frozen
+class StoredFile:
+    path: str
+    size: int
+    sha256: str
+
+
+class FileSystemStorage:
+    def __init__(self, root: str, reactor: IReactorFromThreads, pool: ThreadPool) -> None:
+        self.root = os.path.abspath(root)
+        self._partial_dir = os.path.join(self.root, "partial")
+        self._complete_dir = os.path.join(self.root, "complete")
+        os.makedirs(self._partial_dir, exist_ok=True)
+        os.makedirs(self._complete_dir, exist_ok=True)
+        self._reactor = reactor
+        self._pool = pool
+
+    def partial(self, ticket_id: str) -> PartialFile:
+        """A handle on the ticket's partial file; nothing is opened until it is used."""
+        return PartialFile(
+            os.path.join(self._partial_dir, ticket_id),
+            os.path.join(self._complete_dir, ticket_id),
+            self._complete_dir,
+            self._reactor,
+            self._pool,
+        )
+
+    def partial_size(self, ticket_id: str) -> int:
+        """Bytes in the ticket's partial file (0 if there is none)."""
+        try:
+            return os.stat(os.path.join(self._partial_dir, ticket_id)).st_size
+        except FileNotFoundError:
+            return 0
+
+    def remove(self, path: str) -> Deferred[None]:
+        """Delete a file of ours if it exists (a partial or a complete one)."""
+        return deferToThreadPool(self._reactor, self._pool, _remove_if_there, path)
+
+    def remove_partial(self, ticket_id: str) -> Deferred[None]:
+        return self.remove(os.path.join(self._partial_dir, ticket_id))
+
+
+def _remove_if_there(path: str) -> None:
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+
+
+class PartialFile:
+    """The bytes of one upload so far, appended in order, hashed on the way in.
+
+    ``offset`` is the number of bytes safely written (what may be acknowledged);
+    it changes on the reactor thread only. Operations queue up and run one at a
+    time in the pool, so the attributes they use (``_fd``, ``_hash``,
+    ``_on_disk``) are never touched by two threads at once. After a failed
+    operation every further one fails too, until :meth:`reopen`.
+    """
+
+    def __init__(self, path: str, complete_path: str, complete_dir: str,
+                 reactor: IReactorFromThreads, pool: ThreadPool) -> None:
+        self.path = path
+        self._complete_path = complete_path
+        self._complete_dir = complete_dir
+        self._reactor = reactor
+        self._pool = pool
+        self._fd: int | None = None
+        self._hash: Any = None
+        self._on_disk = 0
+        self.offset = 0
+        self._queue: collections.deque[tuple[Callable[..., Any], tuple[Any, ...], Deferred[Any]]] = (
+            collections.deque())
+        self._busy = False
+        self._broken: Failure | None = None
+        self._idle_waiters: list[Deferred[None]] = []
+
+    # -- the public operations, each queued ---------------------------------------------------
+
+    def open(self) -> Deferred[int]:
+        """Open (creating if needed) and learn how many bytes are there; fires with the offset."""
+        return self._enqueue(self._open_in_thread).addCallback(self._advance)
+
+    def write(self, pieces: Sequence[bytes]) -> Deferred[int]:
+        """Append ``pieces`` at the current offset; fires with the new offset once written."""
+        return self._enqueue(self._write_in_thread, pieces).addCallback(self._advance)
+
+    def complete(self) -> Deferred[StoredFile]:
+        """Flush to disk and move the file into place atomically; fires with what was stored."""
+        return self._enqueue(self._complete_in_thread)
+
+    def close(self) -> Deferred[None]:
+        """Close the file descriptor (after queued writes); the bytes and the hash state stay."""
+        return self._enqueue(self._close_in_thread)
+
+    def reopen(self) -> Deferred[int]:
+        """Forget a failure and start again from what is on disk."""
+        self._broken = None
+        self._hash = None
+        return self.close().addCallback(lambda _: self.open())
+
+    def _advance(self, offset: int) -> int:
+        self.offset = offset
+        return offset
+
+    def idle(self) -> Deferred[None]:
+        """Fires once every queued operation has run."""
+        if not self._busy:
+            return succeed(None)
+        waiter: Deferred[None] = Deferred()
+        self._idle_waiters.append(waiter)
+        return waiter
+
+    # -- one operation at a time ---------------------------------------------------------------
+
+    def _enqueue(self, fn: Callable[..., Any], *args: Any) -> Deferred[Any]:
+        if self._broken is not None:
+            return fail(self._broken)
+        result: Deferred[Any] = Deferred()
+        self._queue.append((fn, args, result))
+        if not self._busy:
+            self._run_next()
+        return result
+
+    def _run_next(self) -> None:
+        if not self._queue:
+            self._busy = False
+            waiters, self._idle_waiters = self._idle_waiters, []
+            for waiter in waiters:
+                waiter.callback(None)
+            return
+        self._busy = True
+        fn, args, result = self._queue.popleft()
+        if self._broken is not None:
+            result.errback(self._broken)
+            self._run_next()
+            return
+        done = deferToThreadPool(self._reactor, self._pool, fn, *args)
+        done.addBoth(self._finished, result)
+
+    def _finished(self, outcome: object, result: Deferred[Any]) -> None:
+        if isinstance(outcome, Failure):
+            self._broken = _as_storage_failure(outcome)
+            outcome = self._broken
+        self._run_next()
+        if isinstance(outcome, Failure):
+            result.errback(outcome)
+        else:
+            result.callback(outcome)
+
+    # -- the work, in a pool thread ------------------------------------------------------------
+
+    def _open_in_thread(self) -> int:
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        size = os.fstat(self._fd).st_size
+        if self._hash is None or self._on_disk != size:
+            self._rehash(size)
+        return size
+
+    def _rehash(self, size: int) -> None:
+        """Hash what is on disk: only after a restart or a failure, never per upload."""
+        assert self._fd is not None
+        self._hash = hashlib.sha256()
+        position = 0
+        while position < size:
+            block = os.pread(self._fd, min(_READ_BLOCK, size - position), position)
+            if not block:
+                break
+            self._hash.update(block)
+            position += len(block)
+        self._on_disk = position
+
+    def _write_in_thread(self, pieces: Sequence[bytes]) -> int:
+        if self._fd is None:
+            self._open_in_thread()
+        assert self._fd is not None
+        offset = self._on_disk
+        for piece in pieces:
+            view = memoryview(piece)
+            while view:
+                written = os.pwrite(self._fd, view, offset)
+                offset += written
+                view = view[written:]
+            self._hash.update(piece)
+        self._on_disk = offset
+        return offset
+
+    def _complete_in_thread(self) -> StoredFile:
+        if self._fd is None:
+            self._open_in_thread()
+        assert self._fd is not None
+        os.fdatasync(self._fd)
+        os.close(self._fd)
+        self._fd = None
+        os.rename(self.path, self._complete_path)
+        _fsync_directory(self._complete_dir)
+        return StoredFile(self._complete_path, self._on_disk, self._hash.hexdigest())
+
+    def _close_in_thread(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _fsync_directory(path: str) -> None:
+    """Make a rename in ``path`` durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _as_storage_failure(failure: Failure) -> Failure:
+    if failure.check(IncomingError):
+        return failure
+    return Failure(IncomingError(ErrorCode.STORAGE_FAILED, f"cannot write the upload: {failure.value}"))

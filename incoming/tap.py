@@ -1,0 +1,64 @@
+"""``twistd incoming``: the command line, turned into a Config and a service."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from twisted.application.service import IService
+from twisted.python import usage
+
+from incoming import __version__
+from incoming.config import OPTIONS, Config, ConfigError, load
+from incoming.service import make_service
+
+
+class Options(usage.Options):
+    """Built from :data:`incoming.config.OPTIONS`; a value given here beats the config file."""
+
+    synopsis = "[options]"
+    longdesc = ("Incoming!! receives large uploads from browsers and hands them to your web "
+                "application's backend. Options override the --config file; every option is "
+                "explained in etc/incoming.toml.")
+    optFlags = [["demo", None, "Also serve the demo web app at /."]]
+    optParameters = [["config", "c", None, "TOML file with options (see etc/incoming.toml)."]] + [
+        [option.flag, None, None, f"{option.help} [default: {option.default}]"]
+        for option in OPTIONS if option.name not in ("listen", "demo")
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self["listen"] = []
+
+    def opt_listen(self, endpoint: str) -> None:
+        """Endpoint to listen on, e.g. tcp:4000 (repeatable) [default: tcp:4000]."""
+        self["listen"].append(endpoint)
+
+    def opt_version(self) -> None:
+        print(f"incoming {__version__}")
+        sys.exit(0)
+
+    def overrides(self) -> dict[str, Any]:
+        """The options given on the command line, by their config names."""
+        given: dict[str, Any] = {}
+        for option in OPTIONS:
+            value = self.get(option.flag)
+            if option.name == "listen":
+                value = self["listen"] or None
+            elif option.name == "demo":
+                value = True if self["demo"] else None
+            if value is not None:
+                given[option.name] = value
+        return given
+
+
+def makeService(options: Options) -> IService:
+    from twisted.internet import reactor
+
+    try:
+        config: Config = load(options["config"], options.overrides())
+        return make_service(config, reactor)
+    except ConfigError as e:
+        # One line naming the option, no traceback: it is the operator's to fix.
+        sys.stderr.write(f"incoming: bad configuration: {e}\n")
+        sys.exit(2)

@@ -1,0 +1,351 @@
+"""The upload protocol over WebSocket (Autobahn). ``docs/protocol.rst`` is its specification.
+
+Messages, in short (text messages are JSON objects with a ``type``)::
+
+    client → server   hello {ticket, size, filename}   first message, always
+                      <binary>                         file bytes, in order, ≤ chunkSize each,
+                                                       at most `window` bytes beyond the last ack
+                      pause | unpause                  stop / resume sending
+                      cancel {reason}                  abandon the upload
+    server → client   welcome {offset, chunkSize, window, state}
+                      ack {offset}                     every byte before offset is stored
+                      state {state}                    paused, uploading, stored, handing_over,
+                                                       waiting_for_backend, finished
+                      cancelled {by, reason}           then close 1000
+                      error {code, message, state}     then close 4000 + code
+
+This module only parses and checks what arrives and renders what leaves; the
+:class:`~incoming.office.TicketOffice` decides. File bytes are not gathered
+into whole messages: each frame's data goes to storage as it arrives (that
+reassembly was a quarter of the server's CPU time, see PERF-NOTES.md).
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from typing import Any
+
+from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from incoming.config import Config
+from incoming.errors import ErrorCode, IncomingError
+from incoming.office import MAX_FILENAME, MAX_REASON, TicketOffice, Upload
+from incoming.tickets import State, Ticket
+
+MAX_TEXT_MESSAGE = 16 * 1024
+MAX_TICKET_ID = 256
+FLUSH_BYTES = 1 << 20
+"""Bytes gathered from frames before they are handed to storage in one write."""
+
+CLIENT_STATES = frozenset({State.UPLOADING, State.PAUSED, State.STORED, State.HANDING_OVER,
+                           State.WAITING_FOR_BACKEND, State.FINISHED})
+
+
+class Phase(enum.Enum):
+    AWAITING_HELLO = "awaiting hello"
+    BEGINNING = "beginning"
+    """The hello is being checked; other text messages wait, binary ones are refused."""
+    OPEN = "open"
+    CLOSING = "closing"
+
+
+class UploadProtocol(WebSocketServerProtocol):
+    log = Logger()
+    factory: UploadFactory
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._phase = Phase.AWAITING_HELLO
+        self._upload: Upload | None = None
+        self._waiting_messages: list[dict[str, Any]] = []
+        self._message_binary = False
+        self._message_size = 0
+        self._text_parts: list[bytes] = []
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
+        self._received = 0
+        """Offset just past the last byte received (written, queued or pending)."""
+        self._flushed = 0
+        """Offset just past the last byte handed to storage."""
+        self._acked = 0
+        self._paused = False
+        self._last_activity = 0.0
+        self._idle_timer: IDelayedCall | None = None
+
+    # -- connection ----------------------------------------------------------------------------
+
+    def onOpen(self) -> None:
+        self._note_activity()
+        self._arm_idle_timer(self.factory.config.idle_timeout)
+
+    def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
+        self._phase = Phase.CLOSING
+        if self._idle_timer is not None and self._idle_timer.active():
+            self._idle_timer.cancel()
+        if self._upload is not None:
+            self._upload.detach()
+            self._upload = None
+
+    # -- frames as they arrive (instead of Autobahn's whole-message onMessage) -------------------
+
+    def onMessageBegin(self, isBinary: bool) -> None:
+        self._message_binary = isBinary
+        self._message_size = 0
+        self._text_parts = []
+        if isBinary and self._phase is not Phase.OPEN and self._phase is not Phase.CLOSING:
+            self._fail(IncomingError(ErrorCode.BAD_REQUEST, "file bytes before the welcome"))
+
+    def onMessageFrameBegin(self, length: int) -> None:
+        if self._phase is Phase.CLOSING:
+            return
+        self._message_size += length
+        if not self._message_binary:
+            if self._message_size > MAX_TEXT_MESSAGE:
+                self._fail(IncomingError(ErrorCode.BAD_REQUEST, "text message too long"))
+            return
+        self._check_binary_frame(length)
+
+    def _check_binary_frame(self, length: int) -> None:
+        upload = self._upload
+        assert upload is not None
+        config = self.factory.config
+        if self._message_size > config.chunk_size:
+            self._fail(IncomingError(ErrorCode.CHUNK_TOO_LARGE,
+                                     f"message of {self._message_size} bytes or more is larger "
+                                     f"than the chunk size {config.chunk_size}"))
+        elif self._received + length > (upload.ticket.size or 0):
+            self._fail(IncomingError(ErrorCode.BEYOND_SIZE,
+                                     f"bytes up to {self._received + length} go past the "
+                                     f"declared size {upload.ticket.size}"))
+        elif self._received + length - self._acked > config.window_size:
+            self._fail(IncomingError(ErrorCode.WINDOW_EXCEEDED,
+                                     f"{self._received + length - self._acked} bytes beyond the "
+                                     f"last acknowledgement, the window is {config.window_size}"))
+
+    def onMessageFrameData(self, payload: bytes) -> None:
+        if self._phase is Phase.CLOSING:
+            return
+        self._note_activity()  # a slow client may take long over one message
+        if not self._message_binary:
+            self._text_parts.append(payload)
+            return
+        self._pending.append(payload)
+        self._pending_bytes += len(payload)
+        self._received += len(payload)
+        if self._pending_bytes >= FLUSH_BYTES:
+            self._flush()
+
+    def onMessageFrameEnd(self) -> None:
+        pass
+
+    def onMessageEnd(self) -> None:
+        if self._phase is Phase.CLOSING:
+            return
+        self._note_activity()
+        if self._message_binary:
+            self._flush()
+            return
+        self._receive_text(b"".join(self._text_parts))
+
+    # -- text messages ----------------------------------------------------------------------------
+
+    def _receive_text(self, raw: bytes) -> None:
+        try:
+            message = json.loads(raw)
+        except ValueError:
+            self._fail(IncomingError(ErrorCode.BAD_REQUEST, "text message is not JSON"))
+            return
+        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+            self._fail(IncomingError(ErrorCode.BAD_REQUEST,
+                                     "text message is not a JSON object with a type"))
+            return
+        if self._phase is Phase.BEGINNING:
+            self._waiting_messages.append(message)  # handled once the welcome is out
+            return
+        self._dispatch(message)
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        if kind == "hello" and self._phase is Phase.AWAITING_HELLO:
+            self._hello(message)
+        elif kind == "hello":
+            self._fail(IncomingError(ErrorCode.BAD_REQUEST, "a second hello"))
+        elif self._phase is Phase.AWAITING_HELLO:
+            self._fail(IncomingError(ErrorCode.BAD_REQUEST, f"{kind!r} before hello"))
+        elif kind in ("pause", "unpause"):
+            self._pause(kind == "pause")
+        elif kind == "cancel":
+            self._cancel(message)
+        else:
+            self._fail(IncomingError(ErrorCode.BAD_REQUEST, f"unknown message type {kind!r}"))
+
+    def _hello(self, message: dict[str, Any]) -> None:
+        try:
+            ticket_id, size, filename = _parse_hello(message)
+        except IncomingError as e:
+            self._fail(e)
+            return
+        self._phase = Phase.BEGINNING
+        begun = self.factory.office.begin(ticket_id, size, filename, self)
+        begun.addCallbacks(self._welcome, self._failed_to_begin)
+
+    def _welcome(self, upload: Upload) -> None:
+        if self._phase is Phase.CLOSING:
+            upload.detach()  # the client left while we were checking its hello
+            return
+        self._upload = upload
+        self._phase = Phase.OPEN
+        self._received = self._flushed = self._acked = upload.offset
+        config = self.factory.config
+        self._send({"type": "welcome", "offset": upload.offset, "chunkSize": config.chunk_size,
+                    "window": config.window_size, "state": upload.ticket.state.value})
+        waiting, self._waiting_messages = self._waiting_messages, []
+        for message in waiting:
+            if self._phase is Phase.OPEN:
+                self._dispatch(message)
+
+    def _failed_to_begin(self, failure: Failure) -> None:
+        self._fail_from(failure)
+
+    def _pause(self, paused: bool) -> None:
+        assert self._upload is not None
+        self._paused = paused
+        self._note_activity()
+        self._upload.pause(paused).addCallbacks(self._tell_state, self._fail_from)
+
+    def _cancel(self, message: dict[str, Any]) -> None:
+        assert self._upload is not None
+        reason = message.get("reason", "")
+        if not isinstance(reason, str) or len(reason) > MAX_REASON:
+            self._fail(IncomingError(ErrorCode.BAD_REQUEST,
+                                     f"reason must be a string of at most {MAX_REASON} characters"))
+            return
+        self._upload.cancel(reason).addErrback(self._fail_from)
+
+    # -- file bytes -------------------------------------------------------------------------------
+
+    def _flush(self) -> None:
+        if not self._pending or self._upload is None:
+            return
+        pieces, offset = self._pending, self._flushed
+        self._pending, self._flushed = [], self._flushed + self._pending_bytes
+        self._pending_bytes = 0
+        try:
+            written = self._upload.write(offset, pieces)
+        except IncomingError as e:
+            self._fail(e)
+            return
+        written.addCallbacks(self._acknowledge, self._fail_from)
+
+    def _acknowledge(self, offset: int) -> None:
+        if offset > self._acked and self._phase is Phase.OPEN:
+            self._acked = offset
+            self._send({"type": "ack", "offset": offset})
+
+    # -- what the office tells us (UploadListener) ------------------------------------------------
+
+    def state_changed(self, ticket: Ticket) -> None:
+        self._tell_state(ticket)
+        if ticket.state is State.FINISHED:
+            self._close(1000, "finished")
+
+    def cancelled(self, by: str, reason: str) -> None:
+        self._send({"type": "cancelled", "by": by, "reason": reason})
+        self._close(1000, "cancelled")
+
+    def failed(self, error: IncomingError) -> None:
+        self._fail(error)
+
+    # -- sending ----------------------------------------------------------------------------------
+
+    def _tell_state(self, ticket: Ticket) -> None:
+        if ticket.state in CLIENT_STATES:
+            self._send({"type": "state", "state": ticket.state.value})
+
+    def _send(self, message: dict[str, Any]) -> None:
+        if self._phase is not Phase.CLOSING:
+            self.sendMessage(json.dumps(message).encode(), isBinary=False)
+
+    def _fail(self, error: IncomingError) -> None:
+        """Tell the client what went wrong, then close with 4000 + code."""
+        if self._phase is Phase.CLOSING:
+            return
+        message: dict[str, Any] = {"type": "error", "code": int(error.code),
+                                   "message": error.message}
+        if self._upload is not None:
+            message["state"] = self._upload.ticket.state.value
+        self._send(message)
+        self._close(4000 + int(error.code), error.code.wire_name)
+
+    def _fail_from(self, failure: Failure) -> None:
+        if failure.check(IncomingError):
+            self._fail(failure.value)
+            return
+        self.log.failure("upload connection failed", failure)
+        if self._phase is not Phase.CLOSING:
+            self._close(1011, "internal error")
+
+    def _close(self, code: int, reason: str) -> None:
+        if self._phase is Phase.CLOSING:
+            return
+        self._phase = Phase.CLOSING
+        if self._upload is not None:
+            self._upload.detach()
+            self._upload = None
+        self.sendClose(code, reason)
+
+    # -- idle timeout -----------------------------------------------------------------------------
+
+    def _note_activity(self) -> None:
+        self._last_activity = self.factory.clock.seconds()
+
+    def _arm_idle_timer(self, delay: float) -> None:
+        self._idle_timer = self.factory.clock.callLater(delay, self._check_idle)
+
+    def _check_idle(self) -> None:
+        """Close a connection that said nothing for ``idle_timeout`` (unless it paused)."""
+        timeout = self.factory.config.idle_timeout
+        quiet_for = self.factory.clock.seconds() - self._last_activity
+        waiting_for_server = self._upload is not None and not self._upload.receiving
+        if self._paused or waiting_for_server or quiet_for < timeout:
+            self._arm_idle_timer(max(timeout - quiet_for, 0.001) if not self._paused else timeout)
+            return
+        what = "no hello" if self._phase is not Phase.OPEN else "no bytes"
+        self._fail(IncomingError(ErrorCode.IDLE_TIMEOUT, f"{what} for {timeout:g} seconds"))
+
+
+def _parse_hello(message: dict[str, Any]) -> tuple[str, int, str]:
+    ticket_id, size, filename = (message.get("ticket"), message.get("size"),
+                                 message.get("filename", ""))
+    if not isinstance(ticket_id, str) or not 0 < len(ticket_id) <= MAX_TICKET_ID:
+        raise IncomingError(ErrorCode.BAD_REQUEST, "hello needs a ticket (a string)")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise IncomingError(ErrorCode.BAD_REQUEST, "hello needs a size (an integer, 0 or more)")
+    if not isinstance(filename, str) or len(filename) > MAX_FILENAME:
+        raise IncomingError(ErrorCode.BAD_REQUEST,
+                            f"filename must be a string of at most {MAX_FILENAME} characters")
+    return ticket_id, size, filename
+
+
+class UploadFactory(WebSocketServerFactory):
+    protocol = UploadProtocol
+
+    def __init__(self, office: TicketOffice, config: Config, clock: IReactorTime,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.office = office
+        self.config = config
+        self.clock = clock
+        self.setProtocolOptions(
+            autoPingInterval=config.ping_interval,
+            autoPingTimeout=config.ping_interval,
+            openHandshakeTimeout=config.idle_timeout,
+            # Sizes are checked per message by the protocol, with its own error codes.
+            maxFramePayloadSize=0,
+            maxMessagePayloadSize=0,
+            perMessageCompressionAccept=lambda offers: None,
+        )

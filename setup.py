@@ -1,0 +1,37 @@
+"""Packaging for Incoming!!, the large-upload server."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="incoming",
+    version="0.1.0.dev0",
+    description="Takes large file uploads off web applications: resumable WebSocket uploads, "
+    "handed over to the web-app backend when complete.",
+    long_description=open("README.rst", encoding="utf-8").read(),
+    long_description_content_type="text/x-rst",
+    license="MIT",
+    python_requires=">=3.11",
+    packages=find_packages(include=["incoming", "incoming.*"]) + ["twisted.plugins"],
+    package_data={
+        "incoming": ["static/*.js", "static/*.mjs", "static/*.d.ts", "static/demo/*"],
+    },
+    install_requires=[
+        "Twisted[tls]>=24.7",
+        "autobahn>=24.4",
+        "treq>=24.9",
+        "attrs>=23.1",
+        "service-identity>=24.1",
+    ],
+    extras_require={
+        "test": [
+            "pytest>=8",
+            "pytest-twisted>=1.14",
+        ],
+    },
+    entry_points={},
+    classifiers=[
+        "Framework :: Twisted",
+        "Programming Language :: Python :: 3.11",
+        "Topic :: Internet :: WWW/HTTP",
+    ],
+)
