@@ -196,7 +196,8 @@ class Config:
 
 def _at_least(name: str, value: float, limit: float, limit_name: str = "") -> None:
     if value < limit:
-        raise ConfigError(name, f"{value} is below the minimum {limit_name or limit}")
+        what = f"{limit_name} ({limit})" if limit_name else f"the minimum {limit}"
+        raise ConfigError(name, f"{value} is below {what}")
 
 
 def _at_most(name: str, value: float, limit: float) -> None:

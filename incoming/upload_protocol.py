@@ -336,7 +336,7 @@ class UploadFactory(WebSocketServerFactory):
 
     def __init__(self, office: TicketOffice, config: Config, clock: IReactorTime,
                  **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        super().__init__(reactor=clock, **kwargs)
         self.office = office
         self.config = config
         self.clock = clock

@@ -1,0 +1,96 @@
+"""Configuration: units, validation, the three spellings of every option."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from incoming.config import OPTIONS, Config, ConfigError, load, parse_duration, parse_size
+from incoming.tap import Options
+
+ETC = Path(__file__).resolve().parents[2] / "etc" / "incoming.toml"
+
+
+@pytest.mark.parametrize("text, size", [
+    ("1048576", 1048576), (4096, 4096), ("64MiB", 64 * 2**20), ("2GiB", 2 * 2**30),
+    ("10GB", 10 * 10**9), ("512 KiB", 512 * 1024), ("1.5MiB", 1572864),
+])
+def test_sizes_take_units(text, size):
+    """Sizes accept bare bytes and binary or decimal units."""
+    assert parse_size(text) == size
+
+
+@pytest.mark.parametrize("text, seconds", [("30s", 30), ("12h", 43200), ("500ms", 0.5),
+                                           ("7d", 604800), ("5m", 300), (10, 10)])
+def test_durations_take_units(text, seconds):
+    """Durations accept ms, s, m, h, d and bare seconds."""
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("values, option", [
+    ({"chunk_size": "12xb"}, "chunk_size"),
+    ({"chunk_size": "1KiB"}, "chunk_size"),
+    ({"window_size": "64KiB", "chunk_size": "1MiB"}, "window_size"),
+    ({"idle_timeout": "0s"}, "idle_timeout"),
+    ({"handover_timeout": "soon"}, "handover_timeout"),
+    ({"demo": "maybe"}, "demo"),
+    ({"listen": []}, "listen"),
+    ({"storage_threads": "0"}, "storage_threads"),
+    ({"colour": "blue"}, "colour"),
+])
+def test_bad_values_name_their_option(values, option):
+    """A bad value raises ConfigError whose one-line message starts with the option's name."""
+    with pytest.raises(ConfigError) as caught:
+        Config.from_values(values)
+    assert caught.value.option == option
+    assert str(caught.value).startswith(f"{option}: ") and "\n" not in str(caught.value)
+
+
+def test_command_line_beats_the_file(tmp_path):
+    """A value on the command line overrides the same option in the TOML file."""
+    path = tmp_path / "c.toml"
+    path.write_text('chunk_size = "2MiB"\nidle_timeout = "10s"\n')
+    options = Options()
+    options.parseOptions(["--config", str(path), "--chunk-size", "4MiB", "--listen", "tcp:1",
+                          "--listen", "tcp:2", "--demo"])
+    config = load(options["config"], options.overrides())
+    assert (config.chunk_size, config.idle_timeout) == (4 * 2**20, 10.0)
+    assert config.listen == ("tcp:1", "tcp:2") and config.demo is True
+
+
+def test_unreadable_or_broken_file_is_one_line(tmp_path):
+    """A missing or invalid TOML file is a ConfigError about the config option."""
+    with pytest.raises(ConfigError, match="^config: cannot read"):
+        load(str(tmp_path / "missing.toml"), {})
+    (tmp_path / "bad.toml").write_text("chunk_size = \n")
+    with pytest.raises(ConfigError, match="^config: .* is not valid TOML"):
+        load(str(tmp_path / "bad.toml"), {})
+
+
+def test_etc_file_lists_every_option_with_its_default():
+    """etc/incoming.toml sets every option to its default, so it documents them all."""
+    text = ETC.read_text()
+    keys = re.findall(r"^([a-z_]+) = ", text, re.M)
+    assert sorted(keys) == sorted(option.name for option in OPTIONS)
+    assert load(str(ETC), {}) == Config()
+
+
+def test_every_option_has_a_command_line_flag():
+    """Each option is spelled --with-dashes on the command line."""
+    flags = {name for name, *_ in Options.optParameters} | {"listen", "demo"}
+    assert {option.flag for option in OPTIONS} <= flags
+
+
+def test_bad_value_stops_twistd_with_one_line(tmp_path):
+    """twistd incoming with a bad value exits 2 with one stderr line and no traceback."""
+    twistd = Path(sys.executable).parent / "twistd"
+    done = subprocess.run([str(twistd), "-n", "--pidfile=", "incoming", "--window-size", "1KiB",
+                           "--storage-dir", str(tmp_path)],
+                          capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "incoming: bad configuration: window_size: 1024 is below chunk_size (1048576)"]

@@ -1,0 +1,126 @@
+"""File-system storage: order, hashing, atomic completion, failures, and the registries."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import pytest
+
+from incoming.errors import ErrorCode, IncomingError
+from incoming.registry.memory import MemoryRegistry
+from incoming.registry.sqlite import SQLiteRegistry
+from incoming.storage.filesystem import FileSystemStorage
+from incoming.tickets import State, Ticket
+from test.support.doubles import HeldThreads, ImmediateThreads
+
+
+def storage(tmp_path, threads=None):
+    threads = threads or ImmediateThreads()
+    return FileSystemStorage(str(tmp_path), threads, threads)
+
+
+def value(d):
+    results = []
+    d.addBoth(results.append)
+    assert results, "the Deferred has not fired"
+    return results[0]
+
+
+def test_bytes_land_in_order_under_the_ticket_name(tmp_path):
+    """Writes queued back to back land in order in partial/<ticket id>."""
+    threads = HeldThreads()
+    partial = storage(tmp_path, threads).partial("T1")
+    partial.open()
+    offsets = [partial.write([b"ab", b"c"]), partial.write([b"def"])]
+    assert threads.run() == 3
+    assert [value(d) for d in offsets] == [3, 6]
+    assert (tmp_path / "partial" / "T1").read_bytes() == b"abcdef"
+
+
+def test_complete_moves_the_file_and_reports_its_hash(tmp_path):
+    """complete() moves the file to complete/<ticket id> and returns its size and SHA-256."""
+    data = os.urandom(100_000)
+    partial = storage(tmp_path).partial("T2")
+    partial.open()
+    partial.write([data[:60_000]])
+    partial.write([data[60_000:]])
+    stored = value(partial.complete())
+    assert stored.path == str(tmp_path / "complete" / "T2") and stored.size == len(data)
+    assert stored.sha256 == hashlib.sha256(data).hexdigest()
+    assert not (tmp_path / "partial" / "T2").exists()
+
+
+def test_reopening_rehashes_what_is_on_disk(tmp_path):
+    """A fresh handle (as after a restart) resumes at the file's size with the right hash."""
+    store = storage(tmp_path)
+    first = store.partial("T3")
+    first.open()
+    first.write([b"x" * 1000])
+    value(first.close())
+    second = store.partial("T3")
+    assert value(second.open()) == 1000
+    second.write([b"y" * 10])
+    assert value(second.complete()).sha256 == hashlib.sha256(b"x" * 1000 + b"y" * 10).hexdigest()
+
+
+def test_a_failed_write_fails_the_rest_until_reopened(tmp_path, monkeypatch):
+    """After a write error every queued operation fails with storage_failed; reopen recovers."""
+    partial = storage(tmp_path).partial("T4")
+    partial.open()
+    partial.write([b"good"])
+    monkeypatch.setattr(os, "pwrite", lambda *a: (_ for _ in ()).throw(OSError(5, "I/O error")))
+    failed = value(partial.write([b"bad"]))
+    assert isinstance(failed.value, IncomingError)
+    assert failed.value.code is ErrorCode.STORAGE_FAILED
+    assert isinstance(value(partial.write([b"more"])).value, IncomingError)
+    monkeypatch.undo()
+    assert value(partial.reopen()) == 4
+
+
+def test_idle_waits_for_queued_work(tmp_path):
+    """idle() fires only once every queued operation has run."""
+    threads = HeldThreads()
+    partial = storage(tmp_path, threads).partial("T5")
+    partial.open()
+    idle = partial.idle()
+    assert not idle.called
+    threads.run()
+    assert idle.called
+
+
+def sample(ticket_id="A", state=State.UPLOADING, **changes):
+    return Ticket(id=ticket_id, signal_finish_url="http://b.test/", state=state, **changes)
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def registry(request, tmp_path):
+    if request.param == "memory":
+        return MemoryRegistry()
+    return SQLiteRegistry(str(tmp_path / "t.sqlite3"))
+
+
+def test_registry_round_trips_every_field(registry):
+    """A saved ticket loads back equal, field for field."""
+    ticket = sample(size=10, max_size=20, sha256="aa", filename_from_browser="ü.txt",
+                    created_at=1.5, remove_file_when_finished=False)
+    value(registry.save(ticket))
+    assert value(registry.load("A")) == ticket
+    assert value(registry.load("missing")) is None
+
+
+def test_registry_lists_what_needs_attention(registry):
+    """needing_attention lists open tickets and untold cancels, not finished ones."""
+    for ticket in [sample("open"), sample("done", State.FINISHED, backend_told=True),
+                   sample("untold", State.CANCELLED, cancelled_by="backend"),
+                   sample("told", State.CANCELLED, backend_told=True)]:
+        registry.save(ticket)
+    assert sorted(t.id for t in value(registry.needing_attention())) == ["open", "untold"]
+
+
+def test_sqlite_registry_survives_reopening(tmp_path):
+    """Tickets saved by one process are there for the next."""
+    first = SQLiteRegistry(str(tmp_path / "t.sqlite3"))
+    first.save(sample("keep"))
+    first.close()
+    assert value(SQLiteRegistry(str(tmp_path / "t.sqlite3")).load("keep")).id == "keep"

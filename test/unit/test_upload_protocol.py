@@ -1,0 +1,381 @@
+"""The WebSocket upload protocol, message by message, over Autobahn in memory."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import attrs
+import pytest
+
+from incoming.errors import ErrorCode
+from test.support.doubles import HeldThreads
+from test.support.harness import SMALL, Server, stored_bytes
+
+
+@pytest.fixture
+def server(tmp_path):
+    return Server(tmp_path)
+
+
+def upload_all(conn, data, chunk=SMALL.chunk_size):
+    for start in range(0, len(data), chunk):
+        conn.send_bytes(data[start:start + chunk])
+
+
+def error_of(conn):
+    errors = [m for m in conn.messages() if m["type"] == "error"]
+    assert errors, "expected an error message"
+    return errors[-1]
+
+
+def test_hello_is_welcomed_with_offset_chunk_size_and_window(server):
+    """A first hello gets offset 0, the configured chunk size and window, state uploading."""
+    ticket = server.ticket()
+    welcome = server.connect().hello(ticket, 1000)
+    assert welcome == {"type": "welcome", "offset": 0, "chunkSize": SMALL.chunk_size,
+                       "window": SMALL.window_size, "state": "uploading"}
+
+
+def test_chunks_are_acknowledged_stored_and_handed_over(server):
+    """Bytes are acknowledged as written; after the last, stored → handing_over → finished."""
+    ticket = server.ticket()
+    data = os.urandom(3 * SMALL.chunk_size + 100)
+    conn = server.connect()
+    conn.hello(ticket, len(data))
+    upload_all(conn, data)
+    acks = [m["offset"] for m in conn.messages() if m["type"] == "ack"]
+    assert acks == [SMALL.chunk_size, 2 * SMALL.chunk_size, 3 * SMALL.chunk_size, len(data)]
+    server.clock.advance(0)
+    assert [m["state"] for m in conn.messages()] == ["stored", "handing_over"]
+    delivered, _ = server.handover.calls[0]
+    assert delivered.sha256 == hashlib.sha256(data).hexdigest()
+    assert open(delivered.path, "rb").read() == data
+    server.handover.answer("done")
+    assert [m["state"] for m in conn.messages()] == ["finished"]
+    assert conn.close_code == 1000
+
+
+def test_wait_answer_is_reported_and_finish_upload_ends_it(server):
+    """A backend that answers wait leaves the client in waiting_for_backend until finish_upload."""
+    ticket = server.ticket(backend_secret="s")
+    conn = server.connect()
+    conn.hello(ticket, 10)
+    conn.send_bytes(b"0123456789")
+    server.clock.advance(0)
+    server.handover.answer("wait")
+    assert conn.messages()[-1] == {"type": "state", "state": "waiting_for_backend"}
+    server.office.finish_upload(ticket.id, "s")
+    assert conn.messages() == [{"type": "state", "state": "finished"}]
+    assert conn.close_code == 1000
+
+
+def test_empty_file_needs_no_bytes(server):
+    """A file of size 0 is stored straight after the welcome."""
+    ticket = server.ticket()
+    conn = server.connect()
+    assert conn.hello(ticket, 0)["offset"] == 0
+    server.clock.advance(0)
+    assert [m["state"] for m in conn.messages()] == ["stored", "handing_over"]
+    assert server.handover.calls[0][0].sha256 == hashlib.sha256(b"").hexdigest()
+
+
+def test_pause_and_unpause_are_answered_with_the_state(server):
+    """pause answers state paused and is recorded; unpause answers state uploading."""
+    ticket = server.ticket()
+    conn = server.connect()
+    conn.hello(ticket, 100)
+    conn.send({"type": "pause"})
+    assert conn.messages() == [{"type": "state", "state": "paused"}]
+    assert server.state(ticket.id) == "paused"
+    conn.send({"type": "unpause"})
+    assert conn.messages() == [{"type": "state", "state": "uploading"}]
+    assert server.state(ticket.id) == "uploading"
+
+
+def test_paused_connection_is_not_idle(server):
+    """While paused the idle timeout does not close the connection."""
+    ticket = server.ticket()
+    conn = server.connect()
+    conn.hello(ticket, 100)
+    conn.send({"type": "pause"})
+    conn.messages()
+    server.clock.advance(SMALL.idle_timeout * 5)
+    assert conn.messages() == [] and conn.close_code is None
+
+
+def test_idle_connection_is_closed_with_error_10(server):
+    """A client that stops sending while uploading is closed with idle_timeout (retryable)."""
+    ticket = server.ticket()
+    conn = server.connect()
+    conn.hello(ticket, 100)
+    conn.send_bytes(b"x" * 10)
+    conn.messages()
+    server.clock.advance(SMALL.idle_timeout - 1)
+    assert conn.close_code is None
+    server.clock.advance(2)
+    assert error_of(conn)["code"] == ErrorCode.IDLE_TIMEOUT
+    assert conn.close_code == 4010
+    assert stored_bytes(server, ticket.id) == b"x" * 10
+
+
+def test_no_hello_is_an_idle_timeout(server):
+    """A connection that never says hello is closed after the idle timeout."""
+    conn = server.connect()
+    server.clock.advance(SMALL.idle_timeout + 1)
+    assert error_of(conn)["code"] == ErrorCode.IDLE_TIMEOUT
+
+
+def test_client_cancel_removes_bytes_and_tells_backend(server):
+    """cancel answers cancelled (by frontend), closes 1000, removes bytes, calls the backend."""
+    ticket = server.ticket()
+    conn = server.connect()
+    conn.hello(ticket, 100)
+    conn.send_bytes(b"x" * 10)
+    conn.send({"type": "cancel", "reason": "changed my mind"})
+    assert conn.messages()[-1] == {"type": "cancelled", "by": "frontend",
+                                   "reason": "changed my mind"}
+    assert conn.close_code == 1000
+    assert stored_bytes(server, ticket.id) == b""
+    told, _ = server.handover.calls[0]
+    assert (told.cancelled_by, told.cancel_reason) == ("frontend", "changed my mind")
+
+
+def test_backend_cancel_reaches_the_connected_client(server):
+    """cancel_upload from the backend sends cancelled (by backend) to the client and closes it."""
+    ticket = server.ticket(backend_secret="s")
+    conn = server.connect()
+    conn.hello(ticket, 100)
+    server.office.cancel_by_backend(ticket.id, "s")
+    assert conn.messages()[-1]["type"] == "cancelled"
+    assert conn.close_code == 1000
+    assert server.state(ticket.id) == "cancelled"
+
+
+def test_second_connection_takes_over(server):
+    """A newer connection for the same ticket is welcomed; the older gets error 11 (4011)."""
+    ticket = server.ticket()
+    first = server.connect()
+    first.hello(ticket, 100)
+    first.send_bytes(b"a" * 40)
+    second = server.connect()
+    assert second.hello(ticket, 100)["offset"] == 40
+    assert error_of(first)["code"] == ErrorCode.TAKEN_OVER
+    assert first.close_code == 4011
+    second.send_bytes(b"b" * 60)
+    assert stored_bytes(server, ticket.id) == b"a" * 40 + b"b" * 60
+
+
+def test_reconnect_resumes_from_the_stored_offset(server):
+    """After a dropped connection the next welcome offers the bytes already written."""
+    ticket = server.ticket()
+    data = os.urandom(5000)
+    conn = server.connect()
+    conn.hello(ticket, len(data))
+    conn.send_bytes(data[:3000])
+    conn.lose()
+    again = server.connect()
+    assert again.hello(ticket, len(data))["offset"] == 3000
+    again.send_bytes(data[3000:])
+    server.clock.advance(0)
+    assert server.handover.calls[0][0].sha256 == hashlib.sha256(data).hexdigest()
+
+
+def test_restart_resumes_and_rehashes_the_partial_file(server):
+    """A new server process resumes from the partial file and still computes the right SHA-256."""
+    ticket = server.ticket()
+    data = os.urandom(5000)
+    conn = server.connect()
+    conn.hello(ticket, len(data))
+    conn.send_bytes(data[:2500])
+    after = server.restarted()
+    again = after.connect()
+    assert again.hello(ticket, len(data))["offset"] == 2500
+    again.send_bytes(data[2500:])
+    after.clock.advance(0)
+    assert after.handover.calls[0][0].sha256 == hashlib.sha256(data).hexdigest()
+
+
+def test_reconnect_after_all_bytes_only_listens(server):
+    """A client that reconnects once its file is stored is welcomed at the end and told states."""
+    ticket = server.ticket()
+    conn = server.connect()
+    conn.hello(ticket, 4)
+    conn.send_bytes(b"abcd")
+    server.clock.advance(0)
+    conn.lose()
+    again = server.connect()
+    assert again.hello(ticket, 4) == {"type": "welcome", "offset": 4, "chunkSize": SMALL.chunk_size,
+                                      "window": SMALL.window_size, "state": "handing_over"}
+    server.handover.answer("done")
+    assert again.messages() == [{"type": "state", "state": "finished"}]
+
+
+@pytest.mark.parametrize("message, code", [
+    ({"type": "hello", "ticket": "nope", "size": 1}, ErrorCode.UNKNOWN_TICKET),
+    ({"type": "hello", "ticket": "T", "size": -1}, ErrorCode.BAD_REQUEST),
+    ({"type": "hello", "ticket": "T", "size": "12"}, ErrorCode.BAD_REQUEST),
+    ({"type": "hello", "ticket": "T", "size": True}, ErrorCode.BAD_REQUEST),
+    ({"type": "hello", "size": 1}, ErrorCode.BAD_REQUEST),
+    ({"type": "hello", "ticket": "T", "size": 1, "filename": 7}, ErrorCode.BAD_REQUEST),
+    ({"type": "hello", "ticket": "T", "size": 1, "filename": "x" * 1025}, ErrorCode.BAD_REQUEST),
+    ({"type": "hello", "ticket": "T", "size": SMALL.max_upload_size + 1}, ErrorCode.TOO_LARGE),
+    ({"type": "pause"}, ErrorCode.BAD_REQUEST),
+    ({"type": "launch"}, ErrorCode.BAD_REQUEST),
+])
+def test_bad_hellos_are_refused(server, message, code):
+    """Each malformed or unacceptable first message gets its numbered error and close 4000+code."""
+    ticket = server.ticket()
+    if message.get("ticket") == "T":
+        message["ticket"] = ticket.id
+    conn = server.connect()
+    conn.send(message)
+    assert error_of(conn)["code"] == code
+    assert conn.close_code == 4000 + code
+
+
+@pytest.mark.parametrize("raw", [b"not json", b"[1, 2]", b'{"no": "type"}', b'"hello"'])
+def test_malformed_text_is_refused(server, raw):
+    """Text that is not a JSON object with a type is error 1."""
+    conn = server.connect()
+    conn.send_text(raw)
+    assert error_of(conn)["code"] == ErrorCode.BAD_REQUEST
+
+
+def test_bytes_before_welcome_are_refused(server):
+    """Binary data before hello is error 1."""
+    conn = server.connect()
+    conn.send_bytes(b"early")
+    assert error_of(conn)["code"] == ErrorCode.BAD_REQUEST
+
+
+def test_second_hello_is_refused(server):
+    """A second hello on one connection is error 1, and the stored bytes stay."""
+    ticket = server.ticket()
+    conn = server.connect()
+    conn.hello(ticket, 100)
+    conn.send_bytes(b"k" * 20)
+    conn.send({"type": "hello", "ticket": ticket.id, "size": 100})
+    assert error_of(conn)["code"] == ErrorCode.BAD_REQUEST
+    assert stored_bytes(server, ticket.id) == b"k" * 20
+
+
+def test_ticket_max_size_is_enforced(server):
+    """A ticket's maxSize lowers the limit: a larger file is error 5."""
+    ticket = server.ticket(max_size=50)
+    conn = server.connect()
+    conn.send({"type": "hello", "ticket": ticket.id, "size": 51})
+    assert error_of(conn)["code"] == ErrorCode.TOO_LARGE
+
+
+def test_size_must_not_change_between_connections(server):
+    """A reconnect declaring another size is error 6 and keeps the bytes."""
+    ticket = server.ticket()
+    conn = server.connect()
+    conn.hello(ticket, 100)
+    conn.send_bytes(b"z" * 30)
+    conn.lose()
+    again = server.connect()
+    again.send({"type": "hello", "ticket": ticket.id, "size": 200})
+    assert error_of(again)["code"] == ErrorCode.SIZE_MISMATCH
+    assert stored_bytes(server, ticket.id) == b"z" * 30
+
+
+def test_oversized_chunk_is_refused(server):
+    """A binary message above chunkSize is error 7; the bytes before it stay."""
+    ticket = server.ticket()
+    conn = server.connect()
+    conn.hello(ticket, 100_000)
+    conn.send_bytes(b"a" * 100)
+    conn.send_bytes(b"b" * (SMALL.chunk_size + 1))
+    assert error_of(conn)["code"] == ErrorCode.CHUNK_TOO_LARGE
+    assert conn.close_code == 4007
+    assert stored_bytes(server, ticket.id) == b"a" * 100
+
+
+def test_bytes_beyond_the_size_are_refused(server):
+    """Bytes past the declared size are error 8 and are not written."""
+    ticket = server.ticket()
+    conn = server.connect()
+    conn.hello(ticket, 10)
+    conn.send_bytes(b"a" * 6)
+    conn.send_bytes(b"b" * 6)
+    assert error_of(conn)["code"] == ErrorCode.BEYOND_SIZE
+    assert stored_bytes(server, ticket.id) == b"a" * 6
+
+
+def test_window_is_enforced_while_writes_are_pending(tmp_path):
+    """Sending more than window bytes beyond the last ack is error 9."""
+    server = Server(tmp_path, threads=HeldThreads())
+    ticket = server.ticket()
+    conn = server.connect()
+    conn.send({"type": "hello", "ticket": ticket.id, "size": 100_000})
+    server.threads.run()
+    assert conn.messages()[0]["type"] == "welcome"
+    for _ in range(SMALL.window_size // SMALL.chunk_size):
+        conn.send_bytes(b"w" * SMALL.chunk_size)
+    assert conn.close_code is None
+    conn.send_bytes(b"w")
+    assert error_of(conn)["code"] == ErrorCode.WINDOW_EXCEEDED
+    server.threads.run()
+    assert stored_bytes(server, ticket.id) == b"w" * SMALL.window_size
+
+
+def test_finished_ticket_is_refused_with_its_state(server):
+    """A hello for a finished ticket is error 4 naming the state."""
+    ticket = server.ticket()
+    server.handover.auto_answer = "done"
+    conn = server.connect()
+    conn.hello(ticket, 1)
+    conn.send_bytes(b"1")
+    server.clock.advance(0)
+    again = server.connect()
+    again.send({"type": "hello", "ticket": ticket.id, "size": 1})
+    error = error_of(again)
+    assert error["code"] == ErrorCode.TICKET_CLOSED and "finished" in error["message"]
+
+
+def test_storage_failure_is_a_retryable_error(server, monkeypatch):
+    """A failing write is error 12 (retryable); a reconnect resumes from what is on disk."""
+    ticket = server.ticket()
+    conn = server.connect()
+    conn.hello(ticket, 100)
+    conn.send_bytes(b"g" * 40)
+    real_pwrite = os.pwrite
+    monkeypatch.setattr(os, "pwrite", lambda *a: (_ for _ in ()).throw(OSError(28, "No space")))
+    conn.send_bytes(b"h" * 10)
+    error = error_of(conn)
+    assert error["code"] == ErrorCode.STORAGE_FAILED and "No space" in error["message"]
+    monkeypatch.setattr(os, "pwrite", real_pwrite)
+    again = server.connect()
+    assert again.hello(ticket, 100)["offset"] == 40
+
+
+def test_cancel_reason_must_be_text(server):
+    """A cancel whose reason is not a string is error 1 and cancels nothing."""
+    ticket = server.ticket()
+    conn = server.connect()
+    conn.hello(ticket, 100)
+    conn.send({"type": "cancel", "reason": 5})
+    assert error_of(conn)["code"] == ErrorCode.BAD_REQUEST
+    assert server.state(ticket.id) == "uploading"
+
+
+def test_messages_sent_before_the_welcome_wait_for_it(tmp_path):
+    """A cancel sent right behind the hello is handled after the welcome, not refused."""
+    server = Server(tmp_path, threads=HeldThreads())
+    ticket = server.ticket()
+    conn = server.connect()
+    conn.send({"type": "hello", "ticket": ticket.id, "size": 100})
+    conn.send({"type": "cancel", "reason": "quick"})
+    server.threads.run()
+    kinds = [m["type"] for m in conn.messages()]
+    assert kinds == ["welcome", "cancelled"]
+
+
+def test_config_sizes_reach_the_client(tmp_path):
+    """welcome carries the server's configured chunk size and window."""
+    config = attrs.evolve(SMALL, chunk_size=4096, window_size=12288)
+    server = Server(tmp_path, config=config)
+    welcome = server.connect().hello(server.ticket(), 5)
+    assert (welcome["chunkSize"], welcome["window"]) == (4096, 12288)
