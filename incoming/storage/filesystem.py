@@ -6,8 +6,8 @@ Layout under the storage directory::
     complete/<ticket id>   the whole file, moved here atomically once complete
 
 Files are named by ticket, never by the browser's file name. Writes and
-hashing run in a thread pool, one operation at a time per file (so bytes land
-in order) and many files at once; ``hashlib`` and ``os.pwrite`` release the
+hashing run in a thread pool, each one operation at a time per file (so bytes
+land in order) and side by side; ``hashlib`` and ``os.pwrite`` release the
 GIL, so neither holds up the reactor. The SHA-256 is computed as bytes arrive;
 it is recomputed from the partial file only when the server restarted or a
 write failed since the bytes were written.
@@ -82,79 +82,41 @@ def _remove_if_there(path: str) -> None:
         pass
 
 
-class PartialFile:
-    """The bytes of one upload so far, appended in order, hashed on the way in.
+class Lane:
+    """Runs jobs in a thread pool one at a time, in the order they were submitted.
 
-    ``offset`` is the number of bytes safely written (what may be acknowledged);
-    it changes on the reactor thread only. Operations queue up and run one at a
-    time in the pool, so the attributes they use (``_fd``, ``_hash``,
-    ``_on_disk``) are never touched by two threads at once. After a failed
-    operation every further one fails too, until :meth:`reopen`.
+    After a job fails, every later job fails the same way until :meth:`reset`:
+    what follows a failed write must not pretend the bytes before it landed.
     """
 
-    def __init__(self, path: str, complete_path: str, complete_dir: str,
-                 reactor: IReactorFromThreads, pool: ThreadPool) -> None:
-        self.path = path
-        self._complete_path = complete_path
-        self._complete_dir = complete_dir
+    def __init__(self, reactor: IReactorFromThreads, pool: ThreadPool) -> None:
         self._reactor = reactor
         self._pool = pool
-        self._fd: int | None = None
-        self._hash: Any = None
-        self._on_disk = 0
-        self.offset = 0
         self._queue: collections.deque[tuple[Callable[..., Any], tuple[Any, ...], Deferred[Any]]] = (
             collections.deque())
         self._busy = False
-        self._broken: Failure | None = None
+        self.broken: Failure | None = None
         self._idle_waiters: list[Deferred[None]] = []
 
-    # -- the public operations, each queued ---------------------------------------------------
-
-    def open(self) -> Deferred[int]:
-        """Open (creating if needed) and learn how many bytes are there; fires with the offset."""
-        return self._enqueue(self._open_in_thread).addCallback(self._advance)
-
-    def write(self, pieces: Sequence[bytes]) -> Deferred[int]:
-        """Append ``pieces`` at the current offset; fires with the new offset once written."""
-        return self._enqueue(self._write_in_thread, pieces).addCallback(self._advance)
-
-    def complete(self) -> Deferred[StoredFile]:
-        """Flush to disk and move the file into place atomically; fires with what was stored."""
-        return self._enqueue(self._complete_in_thread)
-
-    def close(self) -> Deferred[None]:
-        """Close the file descriptor (after queued writes); the bytes and the hash state stay."""
-        return self._enqueue(self._close_in_thread)
-
-    def reopen(self) -> Deferred[int]:
-        """Forget a failure and start again from what is on disk."""
-        self._broken = None
-        self._hash = None
-        return self.close().addCallback(lambda _: self.open())
-
-    def _advance(self, offset: int) -> int:
-        self.offset = offset
-        return offset
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Deferred[Any]:
+        if self.broken is not None:
+            return fail(self.broken)
+        result: Deferred[Any] = Deferred()
+        self._queue.append((fn, args, result))
+        if not self._busy:
+            self._run_next()
+        return result
 
     def idle(self) -> Deferred[None]:
-        """Fires once every queued operation has run."""
+        """Fires once every submitted job has run."""
         if not self._busy:
             return succeed(None)
         waiter: Deferred[None] = Deferred()
         self._idle_waiters.append(waiter)
         return waiter
 
-    # -- one operation at a time ---------------------------------------------------------------
-
-    def _enqueue(self, fn: Callable[..., Any], *args: Any) -> Deferred[Any]:
-        if self._broken is not None:
-            return fail(self._broken)
-        result: Deferred[Any] = Deferred()
-        self._queue.append((fn, args, result))
-        if not self._busy:
-            self._run_next()
-        return result
+    def reset(self) -> None:
+        self.broken = None
 
     def _run_next(self) -> None:
         if not self._queue:
@@ -165,8 +127,8 @@ class PartialFile:
             return
         self._busy = True
         fn, args, result = self._queue.popleft()
-        if self._broken is not None:
-            result.errback(self._broken)
+        if self.broken is not None:
+            result.errback(self.broken)
             self._run_next()
             return
         done = deferToThreadPool(self._reactor, self._pool, fn, *args)
@@ -174,21 +136,88 @@ class PartialFile:
 
     def _finished(self, outcome: object, result: Deferred[Any]) -> None:
         if isinstance(outcome, Failure):
-            self._broken = _as_storage_failure(outcome)
-            outcome = self._broken
+            self.broken = outcome = _as_storage_failure(outcome)
         self._run_next()
         if isinstance(outcome, Failure):
             result.errback(outcome)
         else:
             result.callback(outcome)
 
-    # -- the work, in a pool thread ------------------------------------------------------------
+
+class PartialFile:
+    """The bytes of one upload so far, appended in order, hashed on the way in.
+
+    Two lanes run side by side, so that hashing (the costlier part) overlaps
+    writing instead of following it: the disk lane opens, writes, completes and
+    closes; the hash lane feeds the SHA-256. Each lane owns its attributes
+    (``_fd`` and ``_on_disk``; ``_hashed``); ``_hash`` is touched outside the
+    hash lane only while that lane is idle. ``offset`` — the bytes safely
+    written, what may be acknowledged — changes on the reactor thread only.
+    """
+
+    def __init__(self, path: str, complete_path: str, complete_dir: str,
+                 reactor: IReactorFromThreads, pool: ThreadPool) -> None:
+        self.path = path
+        self._complete_path = complete_path
+        self._complete_dir = complete_dir
+        self._disk = Lane(reactor, pool)
+        self._hashing = Lane(reactor, pool)
+        self._fd: int | None = None
+        self._hash: Any = None
+        self._on_disk = 0
+        self._hashed = 0
+        self.offset = 0
+
+    # -- the public operations ----------------------------------------------------------------
+
+    def open(self) -> Deferred[int]:
+        """Open (creating if needed) and learn how many bytes are there; fires with the offset."""
+        opened = self._hashing.idle().addCallback(
+            lambda _: self._disk.submit(self._open_in_thread))
+        return opened.addCallback(self._advance)
+
+    def write(self, pieces: Sequence[bytes]) -> Deferred[int]:
+        """Append ``pieces`` at the current offset; fires with the new offset once written."""
+        hashed = self._hashing.submit(self._hash_in_thread, pieces)
+        hashed.addErrback(lambda failure: None)  # reported by complete(), which needs the hash
+        return self._disk.submit(self._write_in_thread, pieces).addCallback(self._advance)
+
+    def complete(self) -> Deferred[StoredFile]:
+        """Flush to disk and move the file into place atomically; fires with what was stored."""
+        def when_hashed(_: None) -> Deferred[StoredFile]:
+            if self._hashing.broken is not None:
+                return fail(self._hashing.broken)
+            return self._disk.submit(self._complete_in_thread)
+
+        return self._hashing.idle().addCallback(when_hashed)
+
+    def close(self) -> Deferred[None]:
+        """Close the file descriptor (after queued writes); the bytes and the hash state stay."""
+        return self._disk.submit(self._close_in_thread)
+
+    def reopen(self) -> Deferred[int]:
+        """Forget a failure and start again from what is on disk."""
+        self._disk.reset()
+        self._hashing.reset()
+        self._hash = None
+        return self.close().addCallback(lambda _: self.open())
+
+    def idle(self) -> Deferred[None]:
+        """Fires once every queued operation, in both lanes, has run."""
+        return self._disk.idle().addCallback(lambda _: self._hashing.idle())
+
+    def _advance(self, offset: int) -> int:
+        self.offset = offset
+        return offset
+
+    # -- the work, in pool threads -------------------------------------------------------------
 
     def _open_in_thread(self) -> int:
         if self._fd is None:
             self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
         size = os.fstat(self._fd).st_size
-        if self._hash is None or self._on_disk != size:
+        self._on_disk = size
+        if self._hash is None or self._hashed != size:
             self._rehash(size)
         return size
 
@@ -203,12 +232,16 @@ class PartialFile:
                 break
             self._hash.update(block)
             position += len(block)
-        self._on_disk = position
+        self._hashed = position
+
+    def _hash_in_thread(self, pieces: Sequence[bytes]) -> None:
+        for piece in pieces:
+            self._hash.update(piece)  # releases the GIL for large pieces
+            self._hashed += len(piece)
 
     def _write_in_thread(self, pieces: Sequence[bytes]) -> int:
         if self._fd is None:
-            self._open_in_thread()
-        assert self._fd is not None
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
         offset = self._on_disk
         for piece in pieces:
             view = memoryview(piece)
@@ -216,7 +249,6 @@ class PartialFile:
                 written = os.pwrite(self._fd, view, offset)
                 offset += written
                 view = view[written:]
-            self._hash.update(piece)
         self._on_disk = offset
         return offset
 
@@ -224,6 +256,9 @@ class PartialFile:
         if self._fd is None:
             self._open_in_thread()
         assert self._fd is not None
+        if self._hashed != self._on_disk:
+            raise IncomingError(ErrorCode.STORAGE_FAILED,
+                                f"hashed {self._hashed} bytes but wrote {self._on_disk}")
         os.fdatasync(self._fd)
         os.close(self._fd)
         self._fd = None

@@ -379,3 +379,19 @@ def test_config_sizes_reach_the_client(tmp_path):
     server = Server(tmp_path, config=config)
     welcome = server.connect().hello(server.ticket(), 5)
     assert (welcome["chunkSize"], welcome["window"]) == (4096, 12288)
+
+
+def test_acks_are_coalesced_while_writes_queue_up(tmp_path):
+    """With writes queued, one ack per quarter window is sent, and one when all is written."""
+    config = attrs.evolve(SMALL, chunk_size=4096, window_size=65536)
+    server = Server(tmp_path, config=config, threads=HeldThreads())
+    ticket = server.ticket()
+    conn = server.connect()
+    conn.send({"type": "hello", "ticket": ticket.id, "size": 100_000})
+    server.threads.run()
+    conn.messages()
+    for _ in range(10):
+        conn.send_bytes(b"c" * 4096)
+    server.threads.run()
+    acks = [m["offset"] for m in conn.messages() if m["type"] == "ack"]
+    assert acks == [16384, 32768, 40960]
