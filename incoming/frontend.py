@@ -35,5 +35,7 @@ def frontend_resource(upload_factory: UploadFactory) -> Resource:
     folder = Resource()
     folder.putChild(b"incoming.js", script("incoming.js"))
     folder.putChild(b"incoming.mjs", script("incoming.mjs"))
+    folder.putChild(b"incoming.d.ts", File(os.path.join(STATIC_DIR, "incoming.d.ts"),
+                                          defaultType="text/plain; charset=utf-8"))
     folder.putChild(b"upload_ws", WebSocketResource(upload_factory))
     return folder

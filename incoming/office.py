@@ -126,7 +126,9 @@ class TicketOffice:
         live = yield self._get(ticket_id)
         ticket = live.ticket
         if ticket.state.terminal:
-            raise IncomingError(ErrorCode.TICKET_CLOSED, f"ticket is {ticket.state.value}")
+            why = f" ({ticket.cancel_reason or ticket.failure})" if (
+                ticket.cancel_reason or ticket.failure) else ""
+            raise IncomingError(ErrorCode.TICKET_CLOSED, f"ticket is {ticket.state.value}{why}")
         self._check_size(ticket, size)
         self._take_over(live, listener)
         if not ticket.state.accepts_bytes:

@@ -1,0 +1,29 @@
+/**
+ * Everything the upload machine takes from the outside world. The browser
+ * gets the real one; tests pass fakes they control.
+ *
+ * @typedef {object} Environment
+ * @property {new (url: string) => WebSocket} WebSocket  constructor of sockets
+ * @property {() => number} now  milliseconds from a monotonic clock
+ * @property {(callback: () => void, ms: number) => unknown} setTimeout
+ * @property {(timer: unknown) => void} clearTimeout
+ * @property {() => number} random  uniform in [0, 1), for reconnect jitter
+ */
+
+/**
+ * The environment of a browser page (or any runtime with a global WebSocket).
+ *
+ * The timer functions are wrapped because browsers refuse to run
+ * `setTimeout` with `this` bound to anything but the global object.
+ *
+ * @returns {Environment}
+ */
+export function browserEnvironment() {
+  return {
+    WebSocket: globalThis.WebSocket,
+    now: () => performance.now(),
+    setTimeout: (callback, ms) => globalThis.setTimeout(callback, ms),
+    clearTimeout: (timer) => globalThis.clearTimeout(/** @type {any} */ (timer)),
+    random: Math.random,
+  };
+}

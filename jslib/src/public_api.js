@@ -1,0 +1,4 @@
+/** Everything the library offers; both bundles export exactly this. */
+export { set_server_hostname } from './server_address.js';
+export { Uploader } from './uploader.js';
+export { upload, UploadError } from './upload_promise.js';

@@ -1,0 +1,482 @@
+import { reconnectDelay } from './backoff.js';
+import { ProgressThrottle } from './progress_throttle.js';
+import {
+  ERROR_CLOSE_BASE,
+  LOCAL_ERROR,
+  MAX_TEXT_LENGTH,
+  RETRYABLE_ERRORS,
+  STATES_AFTER_UPLOAD,
+  TICKET_CLOSED,
+} from './protocol.js';
+import { SliceReader } from './slice_reader.js';
+
+/**
+ * While the browser holds this many bytes in the socket's send buffer, no more
+ * are handed to it. The window bounds unacknowledged bytes already; this keeps
+ * the browser's own buffer small too, so memory stays flat and a pause takes
+ * effect quickly even with a large window.
+ */
+export const SEND_BUFFER_LIMIT = 8 * 1024 * 1024;
+
+/** Browsers fire no event when bufferedAmount drains, so it is polled this often while above the limit. */
+export const DRAIN_POLL_MS = 5;
+
+/**
+ * @typedef {'progress' | 'statechange' | 'finished' | 'cancelled' | 'error'} UploadEvent
+ *
+ * @typedef {'idle' | 'connecting' | 'connected' | 'waiting' | 'held' | 'finished' | 'cancelled' | 'failed'} Phase
+ *   idle: not started; connecting: socket opening, or open and waiting for
+ *   `welcome`; connected: welcomed; waiting: disconnected, a reconnection is
+ *   scheduled; held: disconnected while paused, reconnects on unpause;
+ *   finished, cancelled, failed: over for good.
+ */
+
+/** @type {Record<string, string>} */
+const SERVER_STATE_TEXT = {
+  stored: 'stored',
+  handing_over: 'handing over',
+  waiting_for_backend: 'waiting for backend',
+};
+
+/**
+ * The upload of one file for one ticket: the protocol conversation, flow
+ * control, reconnection and the upload's state. Shared by every face of the
+ * library; it reports through `notify` and is read through its public fields,
+ * which only this class writes.
+ */
+export class UploadCore {
+  /** @type {Phase} */
+  phase = 'idle';
+  /** @type {string | null} the ticket state the server last reported */
+  serverState = null;
+  paused = false;
+  cancelling = false;
+  /** @type {string | null} the reason sent with our cancel, then the server's */
+  cancelReason = null;
+  /** @type {number | null} */
+  errorCode = null;
+  /** @type {string | null} */
+  errorMessage = null;
+  /** File offset up to which bytes have been handed to the socket. */
+  sentOffset = 0;
+  /** File offset up to which the server has stored the bytes. */
+  ackedOffset = 0;
+  /** Whether the server has acknowledged the whole file. */
+  allAcked = false;
+  /** Binary messages sent on the current connection. */
+  messagesSent = 0;
+  /** Binary messages of the current connection whose every byte is acknowledged. */
+  messagesAcked = 0;
+  /** When the scheduled reconnection happens (environment clock), while phase is 'waiting'. */
+  reconnectAt = 0;
+
+  /** @type {string} */
+  #ticketId;
+  /** @type {Blob & {name?: string}} */
+  #file;
+  /** @type {() => string} */
+  #socketUrl;
+  /** @type {import('./environment.js').Environment} */
+  #env;
+  /** @type {(event: UploadEvent) => void} */
+  #notify;
+  /** @type {SliceReader} */
+  #reader;
+  /** @type {ProgressThrottle} */
+  #progress;
+
+  /** @type {WebSocket | null} */
+  #ws = null;
+  #window = 0;
+  /** Bytes per binary message: as many as the server allows, but never more than the window, which would stall. */
+  #messageSize = 0;
+  /** @type {number[]} end offsets of this connection's messages not yet wholly acknowledged, oldest first */
+  #unackedMessageEnds = [];
+  /** Reconnection attempts since the server last made progress for us; drives the backoff. */
+  #failures = 0;
+  /** @type {unknown} */
+  #reconnectTimer = null;
+  /** @type {unknown} */
+  #drainTimer = null;
+  /** @type {string | null} situation last reported with 'statechange' */
+  #reportedSituation = null;
+
+  /**
+   * @param {object} options
+   * @param {string} options.ticketId
+   * @param {Blob & {name?: string}} options.file
+   * @param {() => string} options.socketUrl  asked at each connection
+   * @param {import('./environment.js').Environment} options.environment
+   * @param {(event: UploadEvent) => void} options.notify
+   */
+  constructor({ ticketId, file, socketUrl, environment, notify }) {
+    this.#ticketId = ticketId;
+    this.#file = file;
+    this.#socketUrl = socketUrl;
+    this.#env = environment;
+    this.#notify = notify;
+    this.#reader = new SliceReader(file, {
+      onReady: () => this.#pump(),
+      onError: (error) => this.#fail(LOCAL_ERROR, `cannot read the file: ${error.message}`),
+    });
+    this.#progress = new ProgressThrottle(environment, () => notify('progress'));
+    this.#reportedSituation = this.#situation();
+  }
+
+  get filename() {
+    return (this.#file.name ?? '').slice(0, MAX_TEXT_LENGTH);
+  }
+
+  get size() {
+    return this.#file.size;
+  }
+
+  get isOver() {
+    return this.phase === 'finished' || this.phase === 'cancelled' || this.phase === 'failed';
+  }
+
+  get canPause() {
+    return !this.isOver && !this.cancelling && !this.allAcked;
+  }
+
+  /** Once the file is stored the server is handing it over; a cancel would come too late. */
+  get canCancel() {
+    return !this.isOver && !this.cancelling && !STATES_AFTER_UPLOAD.has(this.serverState ?? '');
+  }
+
+  start() {
+    if (this.phase !== 'idle') return;
+    if (this.paused) this.phase = 'held';
+    else this.#connect();
+    this.#noteSituation();
+  }
+
+  /** @param {boolean} wanted */
+  setPaused(wanted) {
+    if (wanted === this.paused || this.isOver || this.cancelling) return;
+    if (wanted && this.allAcked) return; // nothing left to hold back
+    this.paused = wanted;
+    if (this.phase === 'connected') {
+      this.#send({ type: wanted ? 'pause' : 'unpause' });
+      if (wanted) this.#reader.stop();
+      else this.#startSending();
+    } else if (wanted && this.phase === 'waiting') {
+      this.#cancelReconnect();
+      this.phase = 'held';
+    } else if (!wanted && this.phase === 'held') {
+      this.#connect();
+    }
+    this.#noteSituation();
+  }
+
+  /** @param {string | undefined} reason */
+  cancel(reason) {
+    if (!this.canCancel) return;
+    this.cancelling = true;
+    this.cancelReason = reason == null ? null : String(reason).slice(0, MAX_TEXT_LENGTH);
+    if (this.phase === 'connected') this.#sendCancel();
+    // A cancel must reach the server, so a disconnected upload connects right
+    // away (a connecting one sends the cancel when welcomed).
+    else if (this.phase !== 'connecting') this.#connect();
+    this.#noteSituation();
+  }
+
+  /** @returns {string} a short text for people, e.g. "uploading" or "reconnecting in 2 s" */
+  stateMessage() {
+    const situation = this.#situation();
+    if (situation !== 'reconnecting') return situation;
+    const seconds = Math.max(1, Math.ceil((this.reconnectAt - this.#env.now()) / 1000));
+    return `reconnecting in ${seconds} s`;
+  }
+
+  /** What stateMessage() says, without the countdown: a change here is a 'statechange'. */
+  #situation() {
+    switch (this.phase) {
+      case 'idle':
+        return this.paused ? 'paused' : 'not started';
+      case 'finished':
+      case 'cancelled':
+        return this.phase;
+      case 'failed':
+        return 'error';
+    }
+    if (this.cancelling) return 'cancelling';
+    switch (this.phase) {
+      case 'connecting':
+        return 'connecting';
+      case 'waiting':
+        return 'reconnecting';
+      case 'held':
+        return 'paused';
+    }
+    return SERVER_STATE_TEXT[this.serverState ?? ''] ?? (this.paused ? 'paused' : 'uploading');
+  }
+
+  #noteSituation() {
+    const situation = this.#situation();
+    if (situation === this.#reportedSituation) return;
+    this.#reportedSituation = situation;
+    this.#notify('statechange');
+  }
+
+  #connect() {
+    this.#cancelReconnect();
+    this.phase = 'connecting';
+    let ws;
+    try {
+      ws = new this.#env.WebSocket(this.#socketUrl());
+    } catch (error) {
+      // A bad URL or a blocked scheme: trying again would fail the same way.
+      this.#fail(LOCAL_ERROR, `cannot open the upload connection: ${/** @type {Error} */ (error).message}`);
+      return;
+    }
+    ws.binaryType = 'arraybuffer';
+    ws.onopen = () => {
+      this.#send({ type: 'hello', ticket: this.#ticketId, size: this.size, filename: this.filename });
+    };
+    ws.onmessage = (event) => {
+      this.#receive(event.data);
+      this.#noteSituation();
+    };
+    ws.onclose = (event) => {
+      this.#closed(event.code, event.reason);
+      this.#noteSituation();
+    };
+    this.#ws = ws;
+  }
+
+  /** @param {object} message */
+  #send(message) {
+    this.#ws?.send(JSON.stringify(message));
+  }
+
+  /** @param {unknown} data */
+  #receive(data) {
+    // The server sends no binary messages, and types added by newer servers are ignored.
+    if (typeof data !== 'string') return;
+    let message;
+    try {
+      message = JSON.parse(data);
+    } catch {
+      return;
+    }
+    switch (message?.type) {
+      case 'welcome':
+        this.#welcomed(message);
+        break;
+      case 'ack':
+        this.#acknowledged(message.offset);
+        break;
+      case 'state':
+        this.#failures = 0;
+        this.#serverStateChanged(message.state);
+        break;
+      case 'cancelled':
+        this.cancelReason = message.reason ?? this.cancelReason;
+        this.#end('cancelled');
+        break;
+      case 'error':
+        this.#serverError(message.code, message.message, message.state);
+        break;
+    }
+  }
+
+  /** @param {{offset: number, chunkSize: number, window: number, state: string}} welcome */
+  #welcomed({ offset, chunkSize, window, state }) {
+    if (!(chunkSize > 0 && window > 0 && offset >= 0 && offset <= this.size)) {
+      this.#fail(LOCAL_ERROR, 'the server sent an unusable welcome');
+      return;
+    }
+    this.phase = 'connected';
+    this.#window = window;
+    this.#messageSize = Math.min(chunkSize, window);
+    this.messagesSent = 0;
+    this.messagesAcked = 0;
+    this.#unackedMessageEnds = [];
+    // Resume where the server says, never from what was sent before.
+    this.sentOffset = offset;
+    this.#setAcked(offset);
+    this.#serverStateChanged(state);
+    if (this.isOver) return;
+    if (this.cancelling) {
+      this.#sendCancel();
+    } else if (STATES_AFTER_UPLOAD.has(state)) {
+      // Every byte is there; the following state messages will tell the rest.
+    } else if (this.paused) {
+      if (state !== 'paused') this.#send({ type: 'pause' });
+    } else {
+      // A ticket left paused by an earlier connection is told explicitly that bytes follow.
+      if (state === 'paused') this.#send({ type: 'unpause' });
+      this.#startSending();
+    }
+  }
+
+  /** @param {string} state */
+  #serverStateChanged(state) {
+    this.serverState = state;
+    if (state === 'finished') this.#finish();
+  }
+
+  /** @param {number} offset */
+  #acknowledged(offset) {
+    if (!(offset > this.ackedOffset)) return; // acknowledgements only grow
+    this.#failures = 0;
+    this.#setAcked(offset);
+    this.#pump();
+  }
+
+  /** @param {number} offset */
+  #setAcked(offset) {
+    this.ackedOffset = offset;
+    while (this.#unackedMessageEnds.length > 0 && this.#unackedMessageEnds[0] <= offset) {
+      this.#unackedMessageEnds.shift();
+      this.messagesAcked++;
+    }
+    const allAcked = offset === this.size;
+    // The moment the last byte is acknowledged is always reported, throttle or not.
+    if (allAcked && !this.allAcked) {
+      this.allAcked = true;
+      this.#progress.flush();
+    } else {
+      this.allAcked = allAcked;
+      this.#progress.request();
+    }
+  }
+
+  #startSending() {
+    this.#reader.restart(this.sentOffset, this.#messageSize);
+    this.#pump();
+  }
+
+  /** Hands the socket every message that is read and fits the window and the send buffer. */
+  #pump() {
+    const ws = this.#ws;
+    let sentAny = false;
+    while (ws && this.phase === 'connected' && !this.paused && !this.cancelling && this.sentOffset < this.size) {
+      const bytes = this.#reader.peek();
+      if (bytes === null) break; // the reader pumps again when the read completes
+      if (this.sentOffset + bytes.byteLength - this.ackedOffset > this.#window) break; // the next ack pumps again
+      if (ws.bufferedAmount >= SEND_BUFFER_LIMIT) {
+        this.#pollDrain();
+        break;
+      }
+      this.#reader.take();
+      ws.send(bytes);
+      this.sentOffset += bytes.byteLength;
+      this.messagesSent++;
+      this.#unackedMessageEnds.push(this.sentOffset);
+      sentAny = true;
+    }
+    if (sentAny) this.#progress.request();
+  }
+
+  #pollDrain() {
+    if (this.#drainTimer !== null) return;
+    this.#drainTimer = this.#env.setTimeout(() => {
+      this.#drainTimer = null;
+      this.#pump();
+    }, DRAIN_POLL_MS);
+  }
+
+  #sendCancel() {
+    this.#reader.stop();
+    this.#send(this.cancelReason === null ? { type: 'cancel' } : { type: 'cancel', reason: this.cancelReason });
+  }
+
+  /**
+   * @param {number} code
+   * @param {string | undefined} message
+   * @param {string} [state]  the ticket's state, when the error message carried it
+   */
+  #serverError(code, message, state) {
+    if (code === TICKET_CLOSED && state === 'finished') {
+      this.#finish(); // an earlier connection completed it; only the news was lost
+    } else if (code === TICKET_CLOSED && state === 'cancelled') {
+      // Cancelled while we were away (our cancel, or the backend's): only the news was lost.
+      if (!this.cancelling) this.cancelReason = message || 'cancelled';
+      this.#end('cancelled');
+    } else if (RETRYABLE_ERRORS.has(code)) {
+      this.#disconnected();
+    } else {
+      this.#fail(code, message || `error ${code}`);
+    }
+  }
+
+  /**
+   * @param {number} code  WebSocket close code
+   * @param {string} reason
+   */
+  #closed(code, reason) {
+    const errorCode = code - ERROR_CLOSE_BASE;
+    // An error close whose error message did not arrive: the close code tells the error.
+    if (errorCode > 0 && errorCode < 1000) this.#serverError(errorCode, reason || `closed with code ${code}`);
+    else this.#disconnected();
+  }
+
+  /** The connection is gone without the upload being over: reconnect, or wait for unpause. */
+  #disconnected() {
+    this.#dropConnection();
+    if (this.paused && !this.cancelling) {
+      this.phase = 'held';
+      return;
+    }
+    const delay = reconnectDelay(this.#failures++, this.#env.random);
+    this.phase = 'waiting';
+    this.reconnectAt = this.#env.now() + delay;
+    this.#reconnectTimer = this.#env.setTimeout(() => {
+      this.#reconnectTimer = null;
+      this.#connect();
+      this.#noteSituation();
+    }, delay);
+  }
+
+  #dropConnection() {
+    this.#reader.stop();
+    if (this.#drainTimer !== null) {
+      this.#env.clearTimeout(this.#drainTimer);
+      this.#drainTimer = null;
+    }
+    const ws = this.#ws;
+    if (ws === null) return;
+    this.#ws = null;
+    // Detached first, so that nothing the old socket still delivers is taken for news.
+    ws.onopen = ws.onmessage = ws.onclose = null;
+    ws.close(1000);
+  }
+
+  #cancelReconnect() {
+    if (this.#reconnectTimer === null) return;
+    this.#env.clearTimeout(this.#reconnectTimer);
+    this.#reconnectTimer = null;
+  }
+
+  #finish() {
+    // Finished without having seen the last ack (error 4 "finished"): the file is all there.
+    if (!this.allAcked) {
+      this.sentOffset = this.size;
+      this.#setAcked(this.size);
+    }
+    this.#end('finished');
+  }
+
+  /**
+   * @param {number} code
+   * @param {string} message
+   */
+  #fail(code, message) {
+    this.errorCode = code;
+    this.errorMessage = message;
+    this.#end('failed');
+  }
+
+  /** @param {'finished' | 'cancelled' | 'failed'} outcome */
+  #end(outcome) {
+    this.#dropConnection();
+    this.#cancelReconnect();
+    this.#progress.cancel();
+    this.phase = outcome;
+    this.cancelling = false;
+    this.#noteSituation();
+    this.#notify(outcome === 'failed' ? 'error' : outcome);
+  }
+}

@@ -1,0 +1,97 @@
+// The browser side of the browser tests: load incoming.js like a web app would, upload files
+// made in the page, do what the scenario asks on the way, and report what the page saw.
+//
+// params: {libraryUrl, uploadHost?, uploads: [{ticket, size, name, pauseAfterMs?, pauseForMs?,
+//          cancelAfterMs?, cancelReason?}], timeoutMs}
+"use strict";
+
+function loadLibrary(url) {
+  return new Promise((resolve, reject) => {
+    const script = document.createElement("script");
+    script.src = url;
+    script.onload = resolve;
+    script.onerror = () => reject(new Error(`cannot load ${url}`));
+    document.head.appendChild(script);
+  });
+}
+
+// Random bytes, built in 1 MiB parts so the page never holds a second copy while building.
+function makeFile(size, name) {
+  const parts = [];
+  for (let at = 0; at < size; at += 1 << 20) {
+    const part = new Uint8Array(Math.min(1 << 20, size - at));
+    for (let i = 0; i < part.length; i += 65536) {
+      crypto.getRandomValues(part.subarray(i, Math.min(i + 65536, part.length)));
+    }
+    parts.push(part);
+  }
+  return new File(parts, name, { type: "application/octet-stream" });
+}
+
+async function sha256Hex(file) {
+  const digest = await crypto.subtle.digest("SHA-256", await file.arrayBuffer());
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function runOne(spec, timeoutMs) {
+  const file = makeFile(spec.size, spec.name);
+  const seen = { states: [], progressCalls: 0, pausedAcked: null, resumedAcked: null,
+                 reconnects: 0 };
+  const uploader = new incoming.Uploader(spec.ticket, file);
+  uploader.addEventListener("statechange", () => {
+    const last = seen.states[seen.states.length - 1];
+    if (uploader.state_msg !== last) seen.states.push(uploader.state_msg);
+    if (uploader.state_msg.startsWith("reconnecting")) seen.reconnects += 1;
+  });
+  uploader.onprogress = () => { seen.progressCalls += 1; };
+  const started = performance.now();
+
+  if (spec.pauseAfterMs !== undefined) {
+    setTimeout(async () => {
+      uploader.pause("pause");
+      await sleep(300);  // let bytes in flight land
+      seen.pausedAcked = uploader.bytes_acked;
+      seen.pausedFlag = uploader.paused;
+      await sleep(spec.pauseForMs);
+      seen.resumedAcked = uploader.bytes_acked;
+      uploader.pause("unpause");
+    }, spec.pauseAfterMs);
+  }
+  if (spec.cancelAfterMs !== undefined) {
+    setTimeout(() => uploader.cancel(spec.cancelReason), spec.cancelAfterMs);
+  }
+
+  return new Promise((resolve) => {
+    const finish = async (outcome) => {
+      clearTimeout(timer);
+      resolve({
+        outcome,
+        seconds: (performance.now() - started) / 1000,
+        sha256: await sha256Hex(file),
+        filename: uploader.filename,
+        bytes_total: uploader.bytes_total,
+        bytes_acked: uploader.bytes_acked,
+        frac_complete: uploader.frac_complete,
+        finished: uploader.finished,
+        cancelled: uploader.cancelled,
+        cancel_msg: uploader.cancel_msg,
+        error_code: uploader.error_code,
+        error_msg: uploader.error_msg,
+        ...seen,
+      });
+    };
+    const timer = setTimeout(() => finish("timeout"), timeoutMs);
+    uploader.onfinished = () => finish("finished");
+    uploader.oncancelled = () => finish("cancelled");
+    uploader.onerror = () => finish("error");
+    uploader.start();
+  });
+}
+
+window.runScenario = async (params) => {
+  await loadLibrary(params.libraryUrl);
+  if (params.uploadHost) incoming.set_server_hostname(params.uploadHost);
+  return Promise.all(params.uploads.map((spec) => runOne(spec, params.timeoutMs)));
+};
