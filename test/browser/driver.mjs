@@ -2,6 +2,8 @@
 //
 //   node driver.mjs chromium|firefox PAGE_URL 'PARAMS_JSON'
 //
+// With PARAMS {"demo": {"files": [paths], "timeoutMs": N}} it uses the demo app instead, as a
+// person would: picks the files with its file input and waits for them in its "Arrived" list.
 // Prints the scenario's result as one JSON line on stdout; the page's console and errors go to
 // stderr. Chromium is Debian's, driven by playwright-core; Firefox is Debian's firefox-esr,
 // driven by puppeteer-core over WebDriver BiDi. Each run gets a fresh profile.
@@ -27,7 +29,11 @@ async function chromium(profile) {
     executablePath: "/usr/bin/chromium", headless: true, args: CHROMIUM_FLAGS,
   });
   const page = context.pages()[0] ?? (await context.newPage());
-  return { page, close: () => context.close() };
+  return {
+    page,
+    pickFiles: (files) => page.setInputFiles("input[type=file]", files),
+    close: () => context.close(),
+  };
 }
 
 async function firefox(profile) {
@@ -37,7 +43,27 @@ async function firefox(profile) {
     userDataDir: profile,
   });
   const page = (await browser.pages())[0] ?? (await browser.newPage());
-  return { page, close: () => browser.close() };
+  return {
+    page,
+    pickFiles: async (files) => (await page.$("input[type=file]")).uploadFile(...files),
+    close: () => browser.close(),
+  };
+}
+
+// The demo page polls /demo/api/arrived itself; so do we, from inside the page.
+async function useDemo(browser, { files, timeoutMs }) {
+  await browser.pickFiles(files);
+  return browser.page.evaluate(async ([count, timeout]) => {
+    const deadline = Date.now() + timeout;
+    while (Date.now() < deadline) {
+      const arrived = (await (await fetch("/demo/api/arrived")).json()).files;
+      if (arrived.length >= count) {
+        return { arrived, shown: document.body.innerText };
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    return { arrived: [], shown: document.body.innerText };
+  }, [files.length, timeoutMs]);
 }
 
 const profile = fs.mkdtempSync(path.join(os.tmpdir(), `incoming-${engine}-`));
@@ -46,7 +72,9 @@ try {
   report(browser.page);
   await browser.page.goto(pageUrl);
   // Both drivers pass one serialisable argument to the page function.
-  const result = await browser.page.evaluate((p) => window.runScenario(p), params);
+  const result = params.demo
+    ? await useDemo(browser, params.demo)
+    : await browser.page.evaluate((p) => window.runScenario(p), params);
   process.stdout.write(JSON.stringify(result) + "\n");
 } finally {
   await browser.close();

@@ -65,8 +65,9 @@ def test_wait_then_finish_upload_tells_the_page_only_at_the_end(browser, api, ba
 def test_cancel_from_the_page_reaches_the_backend(browser, api, backend, server):
     """uploader.cancel(reason): the page hears cancelled, the backend gets cancelled=yes."""
     ticket_id = ticket(api, backend)
+    # Slow enough that the cancel overtakes the bytes the browser has queued (≤ 8 MiB).
     with CuttableProxy(server.port, rate=4 * MiB) as slow:
-        [result] = browser.run([{"ticket": ticket_id, "size": 16 * MiB, "name": "c.bin",
+        [result] = browser.run([{"ticket": ticket_id, "size": 32 * MiB, "name": "c.bin",
                                  "cancelAfterMs": 1000, "cancelReason": "user changed mind"}],
                                upload_host=f"127.0.0.1:{slow.port}")
     assert result["outcome"] == "cancelled" and result["cancelled"]
@@ -92,9 +93,11 @@ def test_cancel_from_the_backend_reaches_the_page(browser, api, backend, server)
 def test_pause_holds_the_upload_and_unpause_finishes_it(browser, api, backend, server):
     """While paused no byte arrives and the server says paused; after unpause it finishes."""
     ticket_id = ticket(api, backend)
-    with CuttableProxy(server.port, rate=6 * MiB) as slow:
-        running = browser.start([{"ticket": ticket_id, "size": 12 * MiB, "name": "p.bin",
-                                  "pauseAfterMs": 600, "pauseForMs": 2000}],
+    # The pause reaches the server behind the bytes the browser has queued (≤ 8 MiB): at
+    # 8 MiB/s, within about two seconds, and the page stays paused for five.
+    with CuttableProxy(server.port, rate=8 * MiB) as slow:
+        running = browser.start([{"ticket": ticket_id, "size": 48 * MiB, "name": "p.bin",
+                                  "pauseAfterMs": 800, "pauseForMs": 5000}],
                                 upload_host=f"127.0.0.1:{slow.port}")
         wait_until(lambda: api.upload_status(ticket_id, "app-secret")["state"] == "paused",
                    timeout=30)
@@ -104,7 +107,7 @@ def test_pause_holds_the_upload_and_unpause_finishes_it(browser, api, backend, s
         [result] = browser.collect(running)
     assert result["outcome"] == "finished"
     assert result["pausedFlag"] is True
-    assert result["pausedAcked"] == result["resumedAcked"] < 12 * MiB
+    assert result["pausedAcked"] == result["resumedAcked"] < 48 * MiB
     assert backend.callbacks_for(ticket_id)[0].form["sha256"] == result["sha256"]
 
 

@@ -51,10 +51,11 @@ function runOne(spec, timeoutMs) {
   if (spec.pauseAfterMs !== undefined) {
     setTimeout(async () => {
       uploader.pause("pause");
-      await sleep(300);  // let bytes in flight land
-      seen.pausedAcked = uploader.bytes_acked;
       seen.pausedFlag = uploader.paused;
-      await sleep(spec.pauseForMs);
+      // Bytes already handed to the socket still land; for the last second nothing may.
+      await sleep(spec.pauseForMs - 1000);
+      seen.pausedAcked = uploader.bytes_acked;
+      await sleep(1000);
       seen.resumedAcked = uploader.bytes_acked;
       uploader.pause("unpause");
     }, spec.pauseAfterMs);
