@@ -120,6 +120,9 @@ OPTIONS: tuple[Option, ...] = (
            "Largest WebSocket binary message accepted (told to clients in welcome)."),
     Option("window_size", parse_size, "16MiB",
            "Bytes a client may send beyond the last acknowledgement (flow control)."),
+    Option("write_buffer_size", parse_size, "64MiB",
+           "Bytes received but not yet written, across all uploads, before the server stops "
+           "reading from the network until the disk catches up."),
     Option("idle_timeout", parse_duration, "60s",
            "Close a connection that sends no hello, or no bytes while uploading, for this long."),
     Option("ping_interval", parse_duration, "20s",
@@ -154,6 +157,7 @@ class Config:
     max_upload_size: int = _default("max_upload_size")
     chunk_size: int = _default("chunk_size")
     window_size: int = _default("window_size")
+    write_buffer_size: int = _default("write_buffer_size")
     idle_timeout: float = _default("idle_timeout")
     ping_interval: float = _default("ping_interval")
     handover_timeout: float = _default("handover_timeout")
@@ -184,6 +188,7 @@ class Config:
         _at_most("chunk_size", self.chunk_size, 64 * 2**20)
         _at_least("window_size", self.window_size, self.chunk_size, "chunk_size")
         _at_least("max_upload_size", self.max_upload_size, 1)
+        _at_least("write_buffer_size", self.write_buffer_size, self.chunk_size, "chunk_size")
         _at_least("storage_threads", self.storage_threads, 1)
         _at_most("storage_threads", self.storage_threads, 64)
         for name in ("idle_timeout", "ping_interval", "handover_timeout",

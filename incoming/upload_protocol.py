@@ -47,6 +47,38 @@ CLIENT_STATES = frozenset({State.UPLOADING, State.PAUSED, State.STORED, State.HA
                            State.WAITING_FOR_BACKEND, State.FINISHED})
 
 
+class WriteBudget:
+    """Bounds the bytes received but not yet written, across every connection.
+
+    The window bounds one upload; this bounds them all, so that a slow disk
+    under many uploads makes the server read less from the network instead of
+    holding more in memory. A connection that pushes the total over the limit
+    stops being read until the total is back under half of it.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        self._held: set[Any] = set()
+
+    def take(self, size: int, transport: Any) -> None:
+        self.used += size
+        if self.used > self.limit and transport not in self._held:
+            self._held.add(transport)
+            transport.pauseProducing()
+
+    def give_back(self, size: int) -> None:
+        self.used -= size
+        if self.used <= self.limit // 2 and self._held:
+            held, self._held = self._held, set()
+            for transport in held:
+                transport.resumeProducing()
+
+    def forget(self, transport: Any) -> None:
+        """The connection is gone: nothing to resume."""
+        self._held.discard(transport)
+
+
 class Phase(enum.Enum):
     AWAITING_HELLO = "awaiting hello"
     BEGINNING = "beginning"
@@ -94,6 +126,7 @@ class UploadProtocol(WebSocketServerProtocol):
 
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
         self._phase = Phase.CLOSING
+        self.factory.write_budget.forget(self.transport)
         if self._idle_timer is not None and self._idle_timer.active():
             self._idle_timer.cancel()
         if self._upload is not None:
@@ -241,14 +274,17 @@ class UploadProtocol(WebSocketServerProtocol):
     def _flush(self) -> None:
         if not self._pending or self._upload is None:
             return
-        pieces, offset = self._pending, self._flushed
-        self._pending, self._flushed = [], self._flushed + self._pending_bytes
+        pieces, offset, size = self._pending, self._flushed, self._pending_bytes
+        self._pending, self._flushed = [], self._flushed + size
         self._pending_bytes = 0
         try:
             written = self._upload.write(offset, pieces)
         except IncomingError as e:
             self._fail(e)
             return
+        budget = self.factory.write_budget
+        budget.take(size, self.transport)
+        written.addBoth(_passing(budget.give_back, size))
         written.addCallbacks(self._acknowledge, self._fail_from)
 
     def _acknowledge(self, offset: int) -> None:
@@ -334,6 +370,14 @@ class UploadProtocol(WebSocketServerProtocol):
         self._fail(IncomingError(ErrorCode.IDLE_TIMEOUT, f"{what} for {timeout:g} seconds"))
 
 
+def _passing(action: Any, *args: Any) -> Any:
+    """A callback that does ``action(*args)`` and hands on the result (or failure) untouched."""
+    def callback(result: Any) -> Any:
+        action(*args)
+        return result
+    return callback
+
+
 def _parse_hello(message: dict[str, Any]) -> tuple[str, int, str]:
     ticket_id, size, filename = (message.get("ticket"), message.get("size"),
                                  message.get("filename", ""))
@@ -356,6 +400,7 @@ class UploadFactory(WebSocketServerFactory):
         self.office = office
         self.config = config
         self.clock = clock
+        self.write_budget = WriteBudget(config.write_buffer_size)
         self.setProtocolOptions(
             autoPingInterval=config.ping_interval,
             autoPingTimeout=config.ping_interval,

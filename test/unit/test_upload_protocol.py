@@ -395,3 +395,21 @@ def test_acks_are_coalesced_while_writes_queue_up(tmp_path):
     server.threads.run()
     acks = [m["offset"] for m in conn.messages() if m["type"] == "ack"]
     assert acks == [16384, 32768, 40960]
+
+
+def test_reading_stops_while_too_many_bytes_wait_for_the_disk(tmp_path):
+    """Past write_buffer_size of unwritten bytes the connection is not read; it resumes after."""
+    config = attrs.evolve(SMALL, write_buffer_size=16384)
+    server = Server(tmp_path, config=config, threads=HeldThreads())
+    ticket = server.ticket()
+    conn = server.connect()
+    conn.send({"type": "hello", "ticket": ticket.id, "size": 100_000})
+    server.threads.run()
+    conn.send_bytes(b"d" * 8192)
+    conn.send_bytes(b"d" * 8192)
+    assert conn.transport.producerState == "producing"
+    conn.send_bytes(b"d" * 8192)
+    assert conn.transport.producerState == "paused"
+    server.threads.run()
+    assert conn.transport.producerState == "producing"
+    assert server.factory.write_budget.used == 0
