@@ -9,9 +9,11 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+import sqlite3
+import sys
 from typing import Any
 
-from twisted.application.internet import StreamServerEndpointService, TimerService
+from twisted.application.internet import TimerService
 from twisted.application.service import MultiService, Service
 from twisted.internet.endpoints import serverFromString
 from twisted.logger import Logger
@@ -55,12 +57,53 @@ class OfficeService(Service):
         return done
 
 
+class ListeningService(Service):
+    """Listens on one endpoint; a server that cannot listen stops at once, saying why in one line."""
+
+    def __init__(self, description: str, endpoint: Any, factory: Any, reactor: Any) -> None:
+        self._description = description
+        self._endpoint = endpoint
+        self._factory = factory
+        self._reactor = reactor
+        self._port: Any = None
+
+    def privilegedStartService(self) -> None:
+        super().privilegedStartService()
+        listening = self._endpoint.listen(self._factory)
+        failures: list[Any] = []
+        listening.addCallbacks(self._listening, failures.append)
+        if failures:  # the usual case (TCP, TLS): known right away, before the reactor runs
+            raise SystemExit(_cannot_listen(self._description, failures[0].value))
+        listening.addErrback(self._failed_later)
+
+    def _listening(self, port: Any) -> None:
+        self._port = port
+
+    def _failed_later(self, failure: Any) -> None:
+        sys.stderr.write(_cannot_listen(self._description, failure.value) + "\n")
+        self._reactor.stop()
+
+    def stopService(self) -> Any:
+        super().stopService()
+        if self._port is not None:
+            return self._port.stopListening()
+        return None
+
+
+def _cannot_listen(description: str, error: BaseException) -> str:
+    reason = getattr(error, "socketError", None) or error
+    return f"incoming: cannot listen on {description}: {reason}"
+
+
 def make_service(config: Config, reactor: Any) -> MultiService:
     tune_allocator()
-    os.makedirs(config.storage_dir, exist_ok=True)
+    try:
+        os.makedirs(config.storage_dir, exist_ok=True)
+        registry = SQLiteRegistry(os.path.join(config.storage_dir, "tickets.sqlite3"))
+    except (OSError, sqlite3.Error) as e:
+        raise ConfigError("storage_dir", f"cannot use {config.storage_dir}: {e}") from None
     pool = ThreadPool(minthreads=1, maxthreads=config.storage_threads, name="incoming-storage")
     storage = FileSystemStorage(config.storage_dir, reactor, pool)
-    registry = SQLiteRegistry(os.path.join(config.storage_dir, "tickets.sqlite3"))
     http = HTTPClient(Agent(reactor, pool=HTTPConnectionPool(reactor)))
     policy = RetryPolicy(attempt_timeout=config.handover_attempt_timeout,
                          total_timeout=config.handover_timeout,
@@ -78,7 +121,7 @@ def make_service(config: Config, reactor: Any) -> MultiService:
             endpoint = serverFromString(reactor, description)
         except (ValueError, KeyError, TypeError) as e:
             raise ConfigError("listen", f"{description!r} is not an endpoint: {e}") from None
-        StreamServerEndpointService(endpoint, site).setServiceParent(top)
+        ListeningService(description, endpoint, site, reactor).setServiceParent(top)
     return top
 
 

@@ -94,3 +94,35 @@ def test_bad_value_stops_twistd_with_one_line(tmp_path):
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
         "incoming: bad configuration: window_size: 1024 is below chunk_size (1048576)"]
+
+
+def test_busy_port_stops_twistd_with_one_line(tmp_path):
+    """A port already taken stops twistd incoming at once, exit 1, naming the endpoint."""
+    import socket
+
+    taken = socket.create_server(("127.0.0.1", 0))
+    port = taken.getsockname()[1]
+    twistd = Path(sys.executable).parent / "twistd"
+    try:
+        done = subprocess.run([str(twistd), "-n", "--pidfile=", "incoming", "--listen",
+                               f"tcp:{port}:interface=127.0.0.1", "--storage-dir", str(tmp_path)],
+                              capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    finally:
+        taken.close()
+    assert done.returncode == 1
+    errors = [line for line in (done.stdout + done.stderr).splitlines() if "incoming:" in line]
+    assert len(errors) == 1 and "Address already in use" in errors[0]
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_unusable_storage_dir_is_one_line(tmp_path):
+    """A storage directory that cannot be created stops startup naming storage_dir."""
+    twistd = Path(sys.executable).parent / "twistd"
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    done = subprocess.run([str(twistd), "-n", "--pidfile=", "incoming", "--storage-dir",
+                           str(blocker / "sub")], capture_output=True, text=True, timeout=60,
+                          cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.startswith("incoming: bad configuration: storage_dir: cannot use")
+    assert len(done.stderr.strip().splitlines()) == 1
