@@ -35,6 +35,7 @@ from incoming.config import Config
 from incoming.errors import ErrorCode, IncomingError
 from incoming.office import MAX_FILENAME, MAX_REASON, TicketOffice, Upload
 from incoming.tickets import State, Ticket
+from incoming.unmasking import in_place_unmasker
 
 MAX_TEXT_MESSAGE = 16 * 1024
 MAX_TICKET_ID = 256
@@ -150,7 +151,16 @@ class UploadProtocol(WebSocketServerProtocol):
             if self._message_size > MAX_TEXT_MESSAGE:
                 self._fail(IncomingError(ErrorCode.BAD_REQUEST, "text message too long"))
             return
+        self._unmask_in_place()
         self._check_binary_frame(length)
+
+    def _unmask_in_place(self) -> None:
+        """Swap Autobahn's masker for this frame for one that copies once (see unmasking.py)."""
+        frame = self.current_frame
+        if frame is not None and frame.mask and frame.length:
+            unmasker = in_place_unmasker(frame.mask)
+            if unmasker is not None:
+                self.current_frame_masker = unmasker
 
     def _check_binary_frame(self, length: int) -> None:
         upload = self._upload

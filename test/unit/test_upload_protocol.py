@@ -413,3 +413,17 @@ def test_reading_stops_while_too_many_bytes_wait_for_the_disk(tmp_path):
     server.threads.run()
     assert conn.transport.producerState == "producing"
     assert server.factory.write_budget.used == 0
+
+
+def test_frames_are_unmasked_in_place_with_one_copy():
+    """The in-place unmasker gives the same bytes as XOR with the mask, across split calls."""
+    from incoming.unmasking import in_place_unmasker
+    from test.support.wsclient import mask as xor_mask
+
+    key, data = b"\x12\x34\x56\x78", os.urandom(10_001)
+    unmasker = in_place_unmasker(key)
+    assert unmasker is not None, "Autobahn's NVX extension is expected on this platform"
+    masked = xor_mask(data, key)
+    out = unmasker.process(masked[:3]) + unmasker.process(masked[3:5000]) + unmasker.process(
+        masked[5000:])
+    assert bytes(out) == data and unmasker.pointer() == len(data)
