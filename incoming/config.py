@@ -134,7 +134,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("handover_max_delay", parse_duration, "5m",
            "Longest pause between two callback attempts (the backoff doubles up to this)."),
     Option("ticket_lifetime", parse_duration, "7d",
-           "A ticket whose upload has not completed and that saw no activity for this long expires."),
+           "A ticket whose upload has not completed and that saw no activity for this long "
+           "expires."),
     Option("storage_threads", parse_count, "4",
            "Threads that write and hash uploaded bytes, off the network thread."),
 )

@@ -13,7 +13,7 @@ import json
 import os
 import secrets
 from collections import deque
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import treq
@@ -82,7 +82,7 @@ class DemoApp(Resource):
             self.arrived.appendleft({
                 "id": form["id"], "filename": form["filenameFromBrowser"],
                 "size": int(form["size"]), "sha256": form["sha256"], "path": form["filename"],
-                "arrivedAt": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "arrivedAt": datetime.now(UTC).isoformat(timespec="seconds"),
             })
         return "done"
 

@@ -89,7 +89,8 @@ class Handover:
         last_problem = "no attempt was made"
         while self._clock.seconds() < deadline:
             attempt += 1
-            timeout = max(0.001, min(self._policy.attempt_timeout, deadline - self._clock.seconds()))
+            left = deadline - self._clock.seconds()
+            timeout = max(0.001, min(self._policy.attempt_timeout, left))
             try:
                 answer = yield self._attempt(ticket).addTimeout(timeout, self._clock)
             except CancelledError:

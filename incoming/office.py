@@ -319,7 +319,7 @@ class TicketOffice:
             return
         yield self._registry.save(attrs.evolve(ticket, backend_told=True))
 
-    # -- housekeeping -------------------------------------------------------------------------------
+    # -- housekeeping ----------------------------------------------------------------------------
 
     @inlineCallbacks
     def recover(self) -> Any:

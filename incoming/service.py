@@ -58,7 +58,7 @@ class OfficeService(Service):
 
 
 class ListeningService(Service):
-    """Listens on one endpoint; a server that cannot listen stops at once, saying why in one line."""
+    """Listens on one endpoint; if it cannot, the server stops at once, saying why in one line."""
 
     def __init__(self, description: str, endpoint: Any, factory: Any, reactor: Any) -> None:
         self._description = description

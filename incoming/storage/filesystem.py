@@ -16,6 +16,7 @@ write failed since the bytes were written.
 from __future__ import annotations
 
 import collections
+import contextlib
 import hashlib
 import os
 from collections.abc import Callable, Sequence
@@ -31,6 +32,7 @@ from twisted.python.threadpool import ThreadPool
 from incoming.errors import ErrorCode, IncomingError
 
 _READ_BLOCK = 1 << 20
+_Job = tuple[Callable[..., Any], tuple[Any, ...], Deferred[Any]]
 
 
 @attrs.frozen
@@ -76,10 +78,8 @@ class FileSystemStorage:
 
 
 def _remove_if_there(path: str) -> None:
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.remove(path)
-    except FileNotFoundError:
-        pass
 
 
 class Lane:
@@ -92,8 +92,7 @@ class Lane:
     def __init__(self, reactor: IReactorFromThreads, pool: ThreadPool) -> None:
         self._reactor = reactor
         self._pool = pool
-        self._queue: collections.deque[tuple[Callable[..., Any], tuple[Any, ...], Deferred[Any]]] = (
-            collections.deque())
+        self._queue: collections.deque[_Job] = collections.deque()
         self._busy = False
         self.broken: Failure | None = None
         self._idle_waiters: list[Deferred[None]] = []
@@ -284,4 +283,5 @@ def _fsync_directory(path: str) -> None:
 def _as_storage_failure(failure: Failure) -> Failure:
     if failure.check(IncomingError):
         return failure
-    return Failure(IncomingError(ErrorCode.STORAGE_FAILED, f"cannot write the upload: {failure.value}"))
+    problem = f"cannot write the upload: {failure.value}"
+    return Failure(IncomingError(ErrorCode.STORAGE_FAILED, problem))

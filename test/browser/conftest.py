@@ -34,7 +34,7 @@ def engine(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="module")
-def server(make_module_server: Any) -> IncomingServer:
+def server(make_module_server: Any) -> IncomingServer:  # noqa: F811 (a fixture)
     return make_module_server(**OPTIONS)
 
 

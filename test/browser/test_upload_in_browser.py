@@ -12,7 +12,7 @@ import pytest
 
 from test.support.backend import BackendAPI, FakeBackend
 from test.support.proxy import CuttableProxy
-from test.support.server import IncomingServer, wait_until
+from test.support.server import wait_until
 
 MiB = 1 << 20
 
@@ -32,8 +32,8 @@ def test_several_files_upload_at_once_and_reach_the_backend(browser, api, backen
     sizes = [6 * MiB + 123, MiB, 0]
     tickets = [ticket(api, backend) for _ in sizes]
     results = browser.run([{"ticket": t, "size": s, "name": f"file-{i}.bin"}
-                           for i, (t, s) in enumerate(zip(tickets, sizes))])
-    for ticket_id, size, result in zip(tickets, sizes, results):
+                           for i, (t, s) in enumerate(zip(tickets, sizes, strict=True))])
+    for ticket_id, size, result in zip(tickets, sizes, results, strict=True):
         assert result["outcome"] == "finished", result
         assert (result["bytes_acked"], result["frac_complete"]) == (size, 1)
         callback = backend.callbacks_for(ticket_id)[0]
@@ -119,7 +119,7 @@ def test_upload_survives_its_connection_being_cut_twice(browser, api, backend, s
         running = browser.start([{"ticket": ticket_id, "size": size, "name": "cut.bin"}],
                                 upload_host=f"127.0.0.1:{proxy.port}")
         for fraction in (0.25, 0.6):
-            wait_until(lambda: bytes_received(api, ticket_id) >= fraction * size, timeout=30)
+            wait_until(lambda f=fraction: bytes_received(api, ticket_id) >= f * size, timeout=30)
             assert proxy.cut() == 1
         [result] = browser.collect(running)
         assert proxy.accepted >= 3

@@ -50,7 +50,8 @@ def test_chunks_are_acknowledged_stored_and_handed_over(server):
     assert [m["state"] for m in conn.messages()] == ["stored", "handing_over"]
     delivered, _ = server.handover.calls[0]
     assert delivered.sha256 == hashlib.sha256(data).hexdigest()
-    assert open(delivered.path, "rb").read() == data
+    with open(delivered.path, "rb") as stored:
+        assert stored.read() == data
     server.handover.answer("done")
     assert [m["state"] for m in conn.messages()] == ["finished"]
     assert conn.close_code == 1000
