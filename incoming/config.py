@@ -126,7 +126,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("idle_timeout", parse_duration, "60s",
            "Close a connection that sends no hello, or no bytes while uploading, for this long."),
     Option("ping_interval", parse_duration, "20s",
-           "Send a WebSocket ping this often; a peer that does not answer in time is dropped."),
+           "Send a WebSocket ping this often; a peer that does not answer within this time "
+           "(plus a second) is dropped."),
     Option("handover_timeout", parse_duration, "24h",
            "How long to keep retrying the callback to the backend before the ticket fails."),
     Option("handover_attempt_timeout", parse_duration, "30s",

@@ -62,10 +62,12 @@ _RETRYABLE = frozenset({ErrorCode.IDLE_TIMEOUT, ErrorCode.STORAGE_FAILED, ErrorC
 class IncomingError(Exception):
     """A failure with a code and a message fit to show to the client."""
 
-    def __init__(self, code: ErrorCode, message: str) -> None:
+    def __init__(self, code: ErrorCode, message: str, state: str | None = None) -> None:
         super().__init__(f"{code.wire_name}: {message}")
         self.code = code
         self.message = message
+        self.state = state
+        """The ticket's state, when the error is about a ticket the client has no upload of."""
 
     def as_json(self) -> dict[str, object]:
         return {"code": int(self.code), "name": self.code.wire_name, "message": self.message}

@@ -56,6 +56,9 @@ class _Live:
     listener: UploadListener | None = None
     upload: Upload | None = None
     completing: bool = False
+    """The last byte is in: the file is being stored; it can no longer be cancelled."""
+    abandoning: bool = False
+    """Being cancelled or expired: it can no longer complete."""
     finish_requested: bool = False
     """``finish_upload`` arrived before the backend's ``wait`` did (it may race it)."""
     backend_call: Deferred[str] | None = None
@@ -128,7 +131,8 @@ class TicketOffice:
         if ticket.state.terminal:
             why = f" ({ticket.cancel_reason or ticket.failure})" if (
                 ticket.cancel_reason or ticket.failure) else ""
-            raise IncomingError(ErrorCode.TICKET_CLOSED, f"ticket is {ticket.state.value}{why}")
+            raise IncomingError(ErrorCode.TICKET_CLOSED, f"ticket is {ticket.state.value}{why}",
+                                state=ticket.state.value)
         self._check_size(ticket, size)
         self._take_over(live, listener)
         if not ticket.state.accepts_bytes:
@@ -215,7 +219,15 @@ class TicketOffice:
         return self._save(live, ticket, notify=False).addCallback(lambda _: ticket)
 
     def cancel_by_frontend(self, upload: Upload, reason: str) -> Deferred[None]:
-        return self._cancel(upload.live, "frontend", reason[:MAX_REASON] or "cancelled by the user")
+        """Cancel for the client; too late once every byte is in, and then not an error.
+
+        The client pressed cancel as its last byte arrived: the upload simply
+        goes on to ``finished``, which the client hears as usual.
+        """
+        live = upload.live
+        if live.completing or not live.ticket.state.accepts_bytes:
+            return succeed(None)
+        return self._cancel(live, "frontend", reason[:MAX_REASON] or "cancelled by the user")
 
     def detach(self, upload: Upload) -> None:
         """The client went away. Its bytes stay; the file is closed until it comes back."""
@@ -233,13 +245,14 @@ class TicketOffice:
 
     def _complete_soon(self, live: _Live) -> None:
         # Not now: whoever wrote the last byte acknowledges it before "stored" is announced.
-        if not live.completing:
+        if not live.completing and not live.abandoning:
             live.completing = True
             self._clock.callLater(0, self._complete, live)
 
     @inlineCallbacks
     def _complete(self, live: _Live) -> Any:
-        if live.partial is None or not live.ticket.state.accepts_bytes:
+        if live.partial is None or live.abandoning or not live.ticket.state.accepts_bytes:
+            live.completing = False
             return  # cancelled while the last bytes were being written
         try:
             stored = yield live.partial.complete()
@@ -288,11 +301,27 @@ class TicketOffice:
 
     # -- cancelling -------------------------------------------------------------------------------
 
+    def _cancel(self, live: _Live, by: str, reason: str) -> Deferred[None]:
+        return self._abandon(live, State.CANCELLED, by, reason)
+
     @inlineCallbacks
-    def _cancel(self, live: _Live, by: str, reason: str) -> Any:
-        ticket = advance(live.ticket, State.CANCELLED, self._clock.seconds(),
-                         cancelled_by=by, cancel_reason=reason)
+    def _abandon(self, live: _Live, state: State, by: str, reason: str) -> Any:
+        """End an upload that will not complete (cancelled, expired): bytes go, backend is told.
+
+        Once the last byte is in, the file is on its way to the backend and the
+        upload can no longer be abandoned; and once it is being abandoned, it
+        can no longer complete. Exactly one of the two happens.
+        """
+        if live.completing:
+            raise IncomingError(ErrorCode.WRONG_STATE,
+                                "every byte has arrived: the file is being handed over")
+        if live.abandoning:
+            raise IncomingError(ErrorCode.TICKET_CLOSED, "ticket is being cancelled already")
+        advance(live.ticket, state, self._clock.seconds())  # refuses what the state forbids
+        live.abandoning = True
         yield self._drop_bytes(live)
+        ticket = advance(live.ticket, state, self._clock.seconds(),
+                         cancelled_by=by, cancel_reason=reason)
         yield self._save(live, ticket, notify=False)
         if live.listener is not None:
             live.listener.cancelled(by, reason)
@@ -342,13 +371,10 @@ class TicketOffice:
             if live is not None and live.listener is not None:
                 continue  # a client is connected right now
             if ticket.state.accepts_bytes and ticket.updated_at < cutoff:
-                live = live or _Live(ticket)
-                expired = advance(live.ticket, State.EXPIRED, self._clock.seconds(),
-                                  cancelled_by="server", cancel_reason="expired")
-                yield self._drop_bytes(live)
-                yield self._save(live, expired, notify=False)
-                self._forget(live)
-                self._tell_backend_of_end(expired)
+                try:
+                    yield self._abandon(live or _Live(ticket), State.EXPIRED, "server", "expired")
+                except IncomingError:
+                    continue  # it completed or was cancelled meanwhile
 
     @inlineCallbacks
     def shut_down(self) -> Any:

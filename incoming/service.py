@@ -73,14 +73,15 @@ class ListeningService(Service):
         failures: list[Any] = []
         listening.addCallbacks(self._listening, failures.append)
         if failures:  # the usual case (TCP, TLS): known right away, before the reactor runs
-            raise SystemExit(_cannot_listen(self._description, failures[0].value))
+            _tell_operator(_cannot_listen(self._description, failures[0].value))
+            raise SystemExit(1)
         listening.addErrback(self._failed_later)
 
     def _listening(self, port: Any) -> None:
         self._port = port
 
     def _failed_later(self, failure: Any) -> None:
-        sys.stderr.write(_cannot_listen(self._description, failure.value) + "\n")
+        _tell_operator(_cannot_listen(self._description, failure.value))
         self._reactor.stop()
 
     def stopService(self) -> Any:
@@ -88,6 +89,13 @@ class ListeningService(Service):
         if self._port is not None:
             return self._port.stopListening()
         return None
+
+
+def _tell_operator(line: str) -> None:
+    """Write to the real stderr: twistd has pointed ``sys.stderr`` into its log by now."""
+    stream = sys.__stderr__ or sys.stderr
+    stream.write(line + "\n")
+    stream.flush()
 
 
 def _cannot_listen(description: str, error: BaseException) -> str:

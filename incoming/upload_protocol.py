@@ -354,7 +354,9 @@ class UploadProtocol(WebSocketServerProtocol):
             return
         message: dict[str, Any] = {"type": "error", "code": int(error.code),
                                    "message": error.message}
-        if self._upload is not None:
+        if error.state is not None:
+            message["state"] = error.state
+        elif self._upload is not None:
             message["state"] = self._upload.ticket.state.value
         self._send(message)
         self._close(4000 + int(error.code), error.code.wire_name)
@@ -429,7 +431,8 @@ class UploadFactory(WebSocketServerFactory):
         self.write_budget = WriteBudget(config.write_buffer_size)
         self.setProtocolOptions(
             autoPingInterval=config.ping_interval,
-            autoPingTimeout=config.ping_interval,
+            # Autobahn's timers round to whole seconds: a second more spares answering peers.
+            autoPingTimeout=config.ping_interval + 1.0,
             openHandshakeTimeout=config.idle_timeout,
             # Sizes are checked per message by the protocol, with its own error codes.
             maxFramePayloadSize=0,

@@ -110,8 +110,9 @@ def test_busy_port_stops_twistd_with_one_line(tmp_path):
     finally:
         taken.close()
     assert done.returncode == 1
-    errors = [line for line in (done.stdout + done.stderr).splitlines() if "incoming:" in line]
-    assert len(errors) == 1 and "Address already in use" in errors[0]
+    assert done.stderr.splitlines() == [
+        f"incoming: cannot listen on tcp:{port}:interface=127.0.0.1: "
+        "[Errno 98] Address already in use"]
     assert "Traceback" not in done.stdout + done.stderr
 
 

@@ -189,3 +189,32 @@ def test_status_after_restart_counts_the_partial_file(server):
     conn.send_bytes(b"r" * 42)
     after = server.restarted()
     assert after.office.status(ticket.id, "").result["bytesReceived"] == 42
+
+
+def test_cancel_racing_the_last_byte_has_one_outcome(tmp_path):
+    """A cancel while the last bytes are being written wins: no handover, no file left."""
+    server = Server(tmp_path, threads=HeldThreads())
+    ticket = server.ticket()
+    conn = server.connect()
+    conn.send({"type": "hello", "ticket": ticket.id, "size": 10})
+    server.threads.run()
+    conn.send_bytes(b"0123456789")
+    cancelled = server.office.cancel_by_backend(ticket.id, "")
+    server.threads.run()
+    server.clock.advance(0)
+    server.threads.run()
+    assert cancelled.called and server.state(ticket.id) == "cancelled"
+    assert [t.cancelled_by for t, _ in server.handover.calls] == ["backend"]
+    assert not list((tmp_path / "complete").iterdir()) and not list((tmp_path / "partial").iterdir())
+
+
+def test_cancel_once_the_file_is_being_stored_is_refused(server):
+    """A cancel after the last byte was written, before stored was announced, is wrong_state."""
+    ticket = server.ticket()
+    conn = server.connect()
+    conn.hello(ticket, 3)
+    conn.send_bytes(b"abc")
+    error = failure_of(server.office.cancel_by_backend(ticket.id, ""))
+    assert error.code is ErrorCode.WRONG_STATE
+    server.clock.advance(0)
+    assert server.state(ticket.id) == "handing_over"

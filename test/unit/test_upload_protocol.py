@@ -428,3 +428,17 @@ def test_frames_are_unmasked_in_place_with_one_copy():
     out = unmasker.process(masked[:3]) + unmasker.process(masked[3:5000]) + unmasker.process(
         masked[5000:])
     assert bytes(out) == data and unmasker.pointer() == len(data)
+
+
+def test_cancel_after_the_last_byte_is_ignored(server):
+    """A client cancel that arrives after the last byte changes nothing: the upload finishes."""
+    ticket = server.ticket()
+    server.handover.auto_answer = "done"
+    conn = server.connect()
+    conn.hello(ticket, 3)
+    conn.send_bytes(b"abc")
+    conn.send({"type": "cancel", "reason": "too late"})
+    server.clock.advance(0)
+    states = [m.get("state") for m in conn.messages() if m["type"] != "ack"]
+    assert states == ["stored", "handing_over", "finished"]
+    assert server.state(ticket.id) == "finished"
