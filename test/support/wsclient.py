@@ -8,6 +8,7 @@ library would refuse to do.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import socket
@@ -90,10 +91,8 @@ class WSClient:
                 self.sock.sendall(frame(OP_PONG, payload))
             elif opcode == OP_CLOSE:
                 code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None
-                try:
+                with contextlib.suppress(OSError):
                     self.sock.sendall(frame(OP_CLOSE, payload[:2]))
-                except OSError:
-                    pass
                 raise Closed(code, payload[2:].decode(errors="replace"))
 
     def receive_until(self, kind: str, **match: Any) -> dict[str, Any]:
@@ -112,10 +111,8 @@ class WSClient:
             return e.code
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self.sock.close()
-        except OSError:
-            pass
 
     def _read_frame(self) -> tuple[int, bytes]:
         first, second = self._read_exactly(2)

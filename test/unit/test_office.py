@@ -205,7 +205,8 @@ def test_cancel_racing_the_last_byte_has_one_outcome(tmp_path):
     server.threads.run()
     assert cancelled.called and server.state(ticket.id) == "cancelled"
     assert [t.cancelled_by for t, _ in server.handover.calls] == ["backend"]
-    assert not list((tmp_path / "complete").iterdir()) and not list((tmp_path / "partial").iterdir())
+    assert not list((tmp_path / "complete").iterdir())
+    assert not list((tmp_path / "partial").iterdir())
 
 
 def test_cancel_once_the_file_is_being_stored_is_refused(server):
