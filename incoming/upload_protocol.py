@@ -345,7 +345,9 @@ class UploadProtocol(WebSocketServerProtocol):
             self._send({"type": "state", "state": ticket.state.value})
 
     def _send(self, message: dict[str, Any]) -> None:
-        if self._phase is not Phase.CLOSING:
+        # Autobahn's own state too: after the client's close frame, it is closed before
+        # onClose tells us, and a write that completes in between has nothing to ack.
+        if self._phase is not Phase.CLOSING and self.state == self.STATE_OPEN:
             self.sendMessage(json.dumps(message).encode(), isBinary=False)
 
     def _fail(self, error: IncomingError) -> None:

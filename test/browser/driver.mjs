@@ -53,17 +53,20 @@ async function firefox(profile) {
 // The demo page polls /demo/api/arrived itself; so do we, from inside the page.
 async function useDemo(browser, { files, timeoutMs }) {
   await browser.pickFiles(files);
-  return browser.page.evaluate(async ([count, timeout]) => {
+  const names = files.map((file) => path.basename(file));
+  return browser.page.evaluate(async ([wanted, timeout]) => {
     const deadline = Date.now() + timeout;
+    let arrived = [];
     while (Date.now() < deadline) {
-      const arrived = (await (await fetch("/demo/api/arrived")).json()).files;
-      if (arrived.length >= count) {
-        return { arrived, shown: document.body.innerText };
-      }
+      arrived = (await (await fetch("/demo/api/arrived")).json()).files
+        .filter((file) => wanted.includes(file.filename));
+      if (arrived.length >= wanted.length) break;
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
-    return { arrived: [], shown: document.body.innerText };
-  }, [files.length, timeoutMs]);
+    // Shown once the page's own poll caught up (it polls every 2 s).
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    return { arrived, shown: document.body.innerText };
+  }, [names, timeoutMs]);
 }
 
 const profile = fs.mkdtempSync(path.join(os.tmpdir(), `incoming-${engine}-`));

@@ -22,7 +22,9 @@ def demo_server(make_module_server):
 
 def test_demo_uploads_picked_files_and_lists_them(engine, demo_server, tmp_path):
     """Files picked on the demo page are uploaded, handed over and listed with their SHA-256."""
-    files = {"big.bin": os.urandom(9 * 2**20 + 7), "note.txt": b"hello from the demo\n"}
+    # Names of this engine's own: the demo lists every file its server received.
+    files = {f"big-{engine}.bin": os.urandom(9 * 2**20 + 7),
+             f"note-{engine}.txt": b"hello from the demo\n"}
     for name, data in files.items():
         (tmp_path / name).write_bytes(data)
     params = {"demo": {"files": [str(tmp_path / n) for n in files], "timeoutMs": 60_000}}
