@@ -112,7 +112,9 @@ def make_service(config: Config, reactor: Any) -> MultiService:
         raise ConfigError("storage_dir", f"cannot use {config.storage_dir}: {e}") from None
     pool = ThreadPool(minthreads=1, maxthreads=config.storage_threads, name="incoming-storage")
     storage = FileSystemStorage(config.storage_dir, reactor, pool)
-    http = HTTPClient(Agent(reactor, pool=HTTPConnectionPool(reactor)))
+    # A fresh connection per callback: callbacks are rare, and a pooled connection that
+    # the backend closed meanwhile fails the POST (which is not retried at once).
+    http = HTTPClient(Agent(reactor, pool=HTTPConnectionPool(reactor, persistent=False)))
     policy = RetryPolicy(attempt_timeout=config.handover_attempt_timeout,
                          total_timeout=config.handover_timeout,
                          max_delay=config.handover_max_delay)

@@ -24,12 +24,21 @@ except ImportError:  # autobahn built without its C extension
 if XorMaskerNvx is not None:
 
     class _InPlaceUnmasker(XorMaskerNvx):  # type: ignore[misc, valid-type]
-        __slots__ = ()
+        # Autobahn asks pointer() after every read: counted here, not by a call into C.
+        __slots__ = ("_done",)
+
+        def __init__(self, mask: bytes) -> None:
+            super().__init__(mask)
+            self._done = 0
+
+        def pointer(self) -> int:
+            return self._done
 
         def process(self, data: bytes) -> bytearray:
             buffer = bytearray(data)
             self.lib.nvx_xormask_process(self._masker, self.ffi.from_buffer("uint8_t[]", buffer),
                                          len(buffer))
+            self._done += len(buffer)
             return buffer
 
 

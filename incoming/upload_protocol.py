@@ -39,8 +39,12 @@ from incoming.unmasking import in_place_unmasker
 
 MAX_TEXT_MESSAGE = 16 * 1024
 MAX_TICKET_ID = 256
-FLUSH_BYTES = 1 << 20
-"""Bytes gathered from frames before they are handed to storage in one write."""
+BATCH_BYTES = 4 << 20
+"""While a write is under way, received bytes gather up to this much for the next one.
+
+Each write is a trip to a storage thread and back (a wakeup of the reactor
+each way): with the disk busy, fewer and larger writes cost less; with the
+disk idle, bytes go at once, at the end of each message."""
 HEADER_READ = 14
 """The longest header of a client frame: 2 bytes, 8 of length, 4 of mask."""
 
@@ -109,10 +113,10 @@ class UploadProtocol(WebSocketServerProtocol):
         """Offset just past the last byte received (written, queued or pending)."""
         self._flushed = 0
         """Offset just past the last byte handed to storage."""
+        self._writing = 0
+        """Writes handed to storage and not yet done."""
         self._acked = 0
-        """Offset just past the last byte written."""
-        self._acked_told = 0
-        """The offset of the last ack sent."""
+        """Offset just past the last byte written (and acknowledged)."""
         self._paused = False
         self._sized_reads = False
         self._last_activity = 0.0
@@ -204,7 +208,7 @@ class UploadProtocol(WebSocketServerProtocol):
         self._pending.append(payload)
         self._pending_bytes += len(payload)
         self._received += len(payload)
-        if self._pending_bytes >= FLUSH_BYTES:
+        if self._pending_bytes >= BATCH_BYTES:
             self._flush()
 
     def onMessageFrameEnd(self) -> None:
@@ -216,7 +220,8 @@ class UploadProtocol(WebSocketServerProtocol):
             return
         self._note_activity()
         if self._message_binary:
-            self._flush()
+            if self._writing == 0:
+                self._flush()
             return
         self._receive_text(b"".join(self._text_parts))
 
@@ -268,7 +273,7 @@ class UploadProtocol(WebSocketServerProtocol):
             return
         self._upload = upload
         self._phase = Phase.OPEN
-        self._received = self._flushed = self._acked = self._acked_told = upload.offset
+        self._received = self._flushed = self._acked = upload.offset
         config = self.factory.config
         self._send({"type": "welcome", "offset": upload.offset, "chunkSize": config.chunk_size,
                     "window": config.window_size, "state": upload.ticket.state.value})
@@ -308,20 +313,21 @@ class UploadProtocol(WebSocketServerProtocol):
         except IncomingError as e:
             self._fail(e)
             return
+        self._writing += 1
         budget = self.factory.write_budget
         budget.take(size, self.transport)
         written.addBoth(_passing(budget.give_back, size))
-        written.addCallbacks(self._acknowledge, self._fail_from)
+        written.addCallbacks(self._written, self._fail_from)
+
+    def _written(self, offset: int) -> None:
+        self._writing -= 1
+        self._acknowledge(offset)
+        if self._writing == 0 and self._phase is Phase.OPEN:
+            self._flush()  # what gathered meanwhile
 
     def _acknowledge(self, offset: int) -> None:
-        if offset <= self._acked or self._phase is not Phase.OPEN:
-            return
-        self._acked = offset
-        # Each ack costs a send and two epoll_ctl calls: while more writes are
-        # queued behind this one, one ack per quarter window keeps the client going.
-        caught_up = offset == self._flushed
-        if caught_up or offset - self._acked_told >= self.factory.config.window_size // 4:
-            self._acked_told = offset
+        if offset > self._acked and self._phase is Phase.OPEN:
+            self._acked = offset
             self._send({"type": "ack", "offset": offset})
 
     # -- what the office tells us (UploadListener) ------------------------------------------------

@@ -32,6 +32,7 @@ from twisted.python.threadpool import ThreadPool
 from incoming.errors import ErrorCode, IncomingError
 
 _READ_BLOCK = 1 << 20
+_IOV_MAX = 1024
 _Job = tuple[Callable[..., Any], tuple[Any, ...], Deferred[Any]]
 
 
@@ -242,12 +243,11 @@ class PartialFile:
         if self._fd is None:
             self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
         offset = self._on_disk
-        for piece in pieces:
-            view = memoryview(piece)
-            while view:
-                written = os.pwrite(self._fd, view, offset)
-                offset += written
-                view = view[written:]
+        views = [memoryview(piece) for piece in pieces if len(piece)]
+        while views:  # one system call for the lot, unless the kernel takes less
+            written = os.pwritev(self._fd, views[:_IOV_MAX], offset)
+            offset += written
+            views = _skip(views, written)
         self._on_disk = offset
         return offset
 
@@ -269,6 +269,16 @@ class PartialFile:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+def _skip(views: list[memoryview], count: int) -> list[memoryview]:
+    """``views`` without their first ``count`` bytes."""
+    while views and count >= len(views[0]):
+        count -= len(views[0])
+        views = views[1:]
+    if count:
+        views[0] = views[0][count:]
+    return views
 
 
 def _fsync_directory(path: str) -> None:

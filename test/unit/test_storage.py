@@ -70,7 +70,7 @@ def test_a_failed_write_fails_the_rest_until_reopened(tmp_path, monkeypatch):
     partial = storage(tmp_path).partial("T4")
     partial.open()
     partial.write([b"good"])
-    monkeypatch.setattr(os, "pwrite", lambda *a: (_ for _ in ()).throw(OSError(5, "I/O error")))
+    monkeypatch.setattr(os, "pwritev", lambda *a: (_ for _ in ()).throw(OSError(5, "I/O error")))
     failed = value(partial.write([b"bad"]))
     assert isinstance(failed.value, IncomingError)
     assert failed.value.code is ErrorCode.STORAGE_FAILED
