@@ -79,6 +79,14 @@ class WriteBudget:
             for transport in held:
                 transport.resumeProducing()
 
+    def release(self, transport: Any) -> None:
+        """Read this connection again now, whatever the total: it is closing, and must hear
+        the client's answer to its close (or the closing handshake times out and the
+        connection is reset, taking unread messages with it)."""
+        if transport in self._held:
+            self._held.discard(transport)
+            transport.resumeProducing()
+
     def forget(self, transport: Any) -> None:
         """The connection is gone: nothing to resume."""
         self._held.discard(transport)
@@ -384,6 +392,7 @@ class UploadProtocol(WebSocketServerProtocol):
         if self._upload is not None:
             self._upload.detach()
             self._upload = None
+        self.factory.write_budget.release(self.transport)
         self.sendClose(code, reason)
 
     # -- idle timeout -----------------------------------------------------------------------------

@@ -443,3 +443,19 @@ def test_cancel_after_the_last_byte_is_ignored(server):
     states = [m.get("state") for m in conn.messages() if m["type"] != "ack"]
     assert states == ["stored", "handing_over", "finished"]
     assert server.state(ticket.id) == "finished"
+
+
+def test_a_held_connection_is_read_again_when_the_server_closes_it(tmp_path):
+    """A connection not read for want of disk is read again once the server closes it."""
+    config = attrs.evolve(SMALL, write_buffer_size=4096)
+    server = Server(tmp_path, config=config, threads=HeldThreads())
+    ticket = server.ticket(backend_secret="s")
+    conn = server.connect()
+    conn.send({"type": "hello", "ticket": ticket.id, "size": 100_000})
+    server.threads.run()
+    conn.send_bytes(b"h" * 8192)
+    assert conn.transport.producerState == "paused"
+    server.office.cancel_by_backend(ticket.id, "s")
+    server.threads.run()
+    assert conn.messages()[-1]["type"] == "cancelled" and conn.close_code == 1000
+    assert conn.transport.producerState == "producing"
