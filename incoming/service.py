@@ -169,4 +169,4 @@ def tune_allocator() -> None:
         return
     m_trim_threshold, m_mmap_threshold = -1, -3
     mallopt(m_mmap_threshold, 32 * 2**20)
-    mallopt(m_trim_threshold, 256 * 2**20)
+    mallopt(m_trim_threshold, 64 * 2**20)

@@ -53,7 +53,8 @@ CLIENT_STATES = frozenset({State.UPLOADING, State.PAUSED, State.STORED, State.HA
 
 
 class WriteBudget:
-    """Bounds the bytes received but not yet written, across every connection.
+    """Bounds the bytes received but not yet written (gathered or being written), across
+    every connection.
 
     The window bounds one upload; this bounds them all, so that a slow disk
     under many uploads makes the server read less from the network instead of
@@ -140,7 +141,10 @@ class UploadProtocol(WebSocketServerProtocol):
 
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
         self._phase = Phase.CLOSING
-        self.factory.write_budget.forget(self.transport)
+        budget = self.factory.write_budget
+        budget.forget(self.transport)
+        budget.give_back(self._pending_bytes)  # gathered, never to be written
+        self._pending, self._pending_bytes = [], 0
         if self._idle_timer is not None and self._idle_timer.active():
             self._idle_timer.cancel()
         if self._upload is not None:
@@ -216,6 +220,7 @@ class UploadProtocol(WebSocketServerProtocol):
         self._pending.append(payload)
         self._pending_bytes += len(payload)
         self._received += len(payload)
+        self.factory.write_budget.take(len(payload), self.transport)
         if self._pending_bytes >= BATCH_BYTES:
             self._flush()
 
@@ -319,12 +324,11 @@ class UploadProtocol(WebSocketServerProtocol):
         try:
             written = self._upload.write(offset, pieces)
         except IncomingError as e:
+            self.factory.write_budget.give_back(size)
             self._fail(e)
             return
         self._writing += 1
-        budget = self.factory.write_budget
-        budget.take(size, self.transport)
-        written.addBoth(_passing(budget.give_back, size))
+        written.addBoth(_passing(self.factory.write_budget.give_back, size))
         written.addCallbacks(self._written, self._fail_from)
 
     def _written(self, offset: int) -> None:

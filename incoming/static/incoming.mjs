@@ -125,98 +125,6 @@ var ProgressThrottle = class {
   }
 };
 
-// src/slice_reader.js
-var READ_AHEAD_MESSAGES = 3;
-var SliceReader = class {
-  /** @type {Blob} */
-  #file;
-  /** @type {() => void} */
-  #onReady;
-  /** @type {(error: Error) => void} */
-  #onError;
-  /** @type {{bytes: ArrayBuffer | null}[]} */
-  #queue = [];
-  #nextOffset = 0;
-  #messageSize = 0;
-  /** Bumped by stop(): reads started before then are ignored when they finish. */
-  #generation = 0;
-  /**
-   * @param {Blob} file
-   * @param {{onReady: () => void, onError: (error: Error) => void}} callbacks
-   *   onReady: the head slice has become available (see peek());
-   *   onError: the file could not be read.
-   */
-  constructor(file, { onReady, onError }) {
-    this.#file = file;
-    this.#onReady = onReady;
-    this.#onError = onError;
-  }
-  /**
-   * Forget what was read and start reading at `offset`.
-   *
-   * @param {number} offset
-   * @param {number} messageSize  bytes per slice (the last one may be shorter)
-   */
-  restart(offset, messageSize) {
-    this.stop();
-    this.#nextOffset = offset;
-    this.#messageSize = messageSize;
-    this.#fill();
-  }
-  /** Forget what was read and read nothing more until restart(). */
-  stop() {
-    this.#queue = [];
-    this.#generation++;
-  }
-  /** @returns {ArrayBuffer | null} the next slice to send, or null while it is still being read */
-  peek() {
-    return this.#queue[0]?.bytes ?? null;
-  }
-  /**
-   * Remove the head slice (call only after peek() returned it) and read another.
-   */
-  take() {
-    this.#queue.shift();
-    this.#fill();
-  }
-  #fill() {
-    const size = this.#file.size;
-    while (this.#queue.length < READ_AHEAD_MESSAGES && this.#nextOffset < size) {
-      const start = this.#nextOffset;
-      const end = Math.min(start + this.#messageSize, size);
-      const slot = { bytes: null };
-      this.#queue.push(slot);
-      this.#nextOffset = end;
-      this.#read(slot, start, end);
-    }
-  }
-  /**
-   * @param {{bytes: ArrayBuffer | null}} slot
-   * @param {number} start
-   * @param {number} end
-   */
-  async #read(slot, start, end) {
-    const generation = this.#generation;
-    let bytes;
-    try {
-      bytes = await this.#file.slice(start, end).arrayBuffer();
-    } catch (error) {
-      if (generation === this.#generation) this.#onError(
-        /** @type {Error} */
-        error
-      );
-      return;
-    }
-    if (generation !== this.#generation) return;
-    if (bytes.byteLength !== end - start) {
-      this.#onError(new Error(`read ${bytes.byteLength} bytes at ${start} instead of ${end - start}; has the file changed?`));
-      return;
-    }
-    slot.bytes = bytes;
-    if (slot === this.#queue[0]) this.#onReady();
-  }
-};
-
 // src/upload_core.js
 var SEND_BUFFER_LIMIT = 8 * 1024 * 1024;
 var DRAIN_POLL_MS = 5;
@@ -254,14 +162,20 @@ var UploadCore = class {
   #ticketId;
   /** @type {Blob & {name?: string}} */
   #file;
+  /**
+   * The file as it was when the uploader was made: every message and every
+   * probe is a slice of this one slice, so a browser that tracks files (Chromium
+   * does) fails to read it once the file on disk has changed, instead of
+   * sending bytes of a different file.
+   * @type {Blob}
+   */
+  #snapshot;
   /** @type {() => string} */
   #socketUrl;
   /** @type {import('./environment.js').Environment} */
   #env;
   /** @type {(event: UploadEvent) => void} */
   #notify;
-  /** @type {SliceReader} */
-  #reader;
   /** @type {ProgressThrottle} */
   #progress;
   /** @type {WebSocket | null} */
@@ -290,13 +204,10 @@ var UploadCore = class {
   constructor({ ticketId, file, socketUrl, environment, notify }) {
     this.#ticketId = ticketId;
     this.#file = file;
+    this.#snapshot = file.slice(0, file.size);
     this.#socketUrl = socketUrl;
     this.#env = environment;
     this.#notify = notify;
-    this.#reader = new SliceReader(file, {
-      onReady: () => this.#pump(),
-      onError: (error) => this.#fail(LOCAL_ERROR, `cannot read the file: ${error.message}`)
-    });
     this.#progress = new ProgressThrottle(environment, () => notify("progress"));
     this.#reportedSituation = this.#situation();
   }
@@ -304,7 +215,7 @@ var UploadCore = class {
     return (this.#file.name ?? "").slice(0, MAX_TEXT_LENGTH);
   }
   get size() {
-    return this.#file.size;
+    return this.#snapshot.size;
   }
   get isOver() {
     return this.phase === "finished" || this.phase === "cancelled" || this.phase === "failed";
@@ -329,8 +240,7 @@ var UploadCore = class {
     this.paused = wanted;
     if (this.phase === "connected") {
       this.#send({ type: wanted ? "pause" : "unpause" });
-      if (wanted) this.#reader.stop();
-      else this.#startSending();
+      if (!wanted) this.#pump();
     } else if (wanted && this.phase === "waiting") {
       this.#cancelReconnect();
       this.phase = "held";
@@ -386,6 +296,7 @@ var UploadCore = class {
   #connect() {
     this.#cancelReconnect();
     this.phase = "connecting";
+    this.#probeFile();
     let ws;
     try {
       ws = new this.#env.WebSocket(this.#socketUrl());
@@ -464,7 +375,7 @@ var UploadCore = class {
       if (state !== "paused") this.#send({ type: "pause" });
     } else {
       if (state === "paused") this.#send({ type: "unpause" });
-      this.#startSending();
+      this.#pump();
     }
   }
   /** @param {string} state */
@@ -495,30 +406,52 @@ var UploadCore = class {
       this.#progress.request();
     }
   }
-  #startSending() {
-    this.#reader.restart(this.sentOffset, this.#messageSize);
-    this.#pump();
-  }
-  /** Hands the socket every message that is read and fits the window and the send buffer. */
+  /**
+   * Hands the socket every message that fits the window and the send buffer.
+   * A message is a slice of the file as a Blob: the browser reads it from disk
+   * on its way to the network, and its bytes never pass through the page's
+   * heap (which is what makes Chromium fast). Until it is sent, a queued Blob
+   * counts in bufferedAmount like any other message.
+   */
   #pump() {
     const ws = this.#ws;
     let sentAny = false;
     while (ws && this.phase === "connected" && !this.paused && !this.cancelling && this.sentOffset < this.size) {
-      const bytes = this.#reader.peek();
-      if (bytes === null) break;
-      if (this.sentOffset + bytes.byteLength - this.ackedOffset > this.#window) break;
+      const end = Math.min(this.sentOffset + this.#messageSize, this.size);
+      if (end - this.ackedOffset > this.#window) break;
       if (ws.bufferedAmount >= SEND_BUFFER_LIMIT) {
         this.#pollDrain();
         break;
       }
-      this.#reader.take();
-      ws.send(bytes);
-      this.sentOffset += bytes.byteLength;
+      ws.send(this.#snapshot.slice(this.sentOffset, end));
+      this.sentOffset = end;
       this.messagesSent++;
-      this.#unackedMessageEnds.push(this.sentOffset);
+      this.#unackedMessageEnds.push(end);
       sentAny = true;
     }
     if (sentAny) this.#progress.request();
+  }
+  /**
+   * Reads the file's last byte, once per connection, and ends the upload if
+   * that fails. The browser reads each message's Blob only as it sends it, so
+   * a file that vanished, became unreadable or changed (Chromium notices every
+   * change; Firefox a missing or shortened file) shows up there as a failed
+   * send, which browsers report as an abnormal close (1006), not as an error
+   * of the file. Without this check every reconnection would fail the same
+   * way, forever.
+   */
+  async #probeFile() {
+    const size = this.size;
+    if (size === 0) return;
+    let problem = null;
+    try {
+      const bytes = await this.#snapshot.slice(size - 1, size).arrayBuffer();
+      if (bytes.byteLength !== 1) problem = "it is shorter than when the upload began";
+    } catch (error) {
+      problem = /** @type {Error} */
+      error.message || String(error);
+    }
+    if (problem !== null && !this.isOver) this.#fail(LOCAL_ERROR, `cannot read the file: ${problem}`);
   }
   #pollDrain() {
     if (this.#drainTimer !== null) return;
@@ -528,7 +461,6 @@ var UploadCore = class {
     }, DRAIN_POLL_MS);
   }
   #sendCancel() {
-    this.#reader.stop();
     this.#send(this.cancelReason === null ? { type: "cancel" } : { type: "cancel", reason: this.cancelReason });
   }
   /**
@@ -574,7 +506,6 @@ var UploadCore = class {
     }, delay);
   }
   #dropConnection() {
-    this.#reader.stop();
     if (this.#drainTimer !== null) {
       this.#env.clearTimeout(this.#drainTimer);
       this.#drainTimer = null;

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
-from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.defer import Deferred, FirstError, fail, gatherResults, succeed
 from twisted.internet.interfaces import IReactorFromThreads
 from twisted.internet.threads import deferToThreadPool
 from twisted.python.failure import Failure
@@ -177,10 +177,17 @@ class PartialFile:
         return opened.addCallback(self._advance)
 
     def write(self, pieces: Sequence[bytes]) -> Deferred[int]:
-        """Append ``pieces`` at the current offset; fires with the new offset once written."""
+        """Append ``pieces`` at the current offset; fires with the new offset once written.
+
+        It fires once the pieces are hashed too: the bytes stay in memory until
+        both lanes are done with them, and whoever waits for this Deferred
+        before sending more keeps that memory bounded.
+        """
         hashed = self._hashing.submit(self._hash_in_thread, pieces)
-        hashed.addErrback(lambda failure: None)  # reported by complete(), which needs the hash
-        return self._disk.submit(self._write_in_thread, pieces).addCallback(self._advance)
+        written = self._disk.submit(self._write_in_thread, pieces)
+        both = gatherResults([written, hashed], consumeErrors=True)
+        both.addCallbacks(lambda results: self._advance(results[0]), _first_error)
+        return both
 
     def complete(self) -> Deferred[StoredFile]:
         """Flush to disk and move the file into place atomically; fires with what was stored."""
@@ -269,6 +276,11 @@ class PartialFile:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+def _first_error(failure: Failure) -> Failure:
+    """gatherResults wraps the failure of the first Deferred that failed: unwrap it."""
+    return failure.value.subFailure if failure.check(FirstError) else failure
 
 
 def _skip(views: list[memoryview], count: int) -> list[memoryview]:
