@@ -1,0 +1,299 @@
+"""The timed runs: one function per case, each with a fresh server process.
+
+Every run follows the same steps, so that the cases compare fairly (PERF-NOTES.md):
+start a fresh server (its peak RSS is then this run's), prepare everything that is not the
+transfer (tickets, connections), warm up the memory, read the server's /proc, transfer,
+read /proc again, stop the server.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from . import procstat
+from .data import BENCH_DIR, RUN_DIR, VAR_DIR, GiB, sha256_of, warm_up
+from .frames import FrameStream, frame_stream
+from .handover_sink import HandoverSink
+from .processes import ServerProcess, free_loopback_port
+from .wsclient import Upload, run_uploads
+
+LOG_DIR = VAR_DIR / "logs"
+NODE = shutil.which("node") or "node"
+
+
+@dataclass
+class Settings:
+    twistd: str
+    server_args: list[str] = field(default_factory=list)
+    server_env: dict[str, str] = field(default_factory=dict)
+    standin: bool = False  # test the clients against benchlib/standin.py instead of twistd
+
+
+@dataclass
+class Measurement:
+    """One timed run of one case."""
+
+    case: str
+    size: int  # bytes per upload
+    uploads: int
+    seconds: float | None = None  # first byte sent → stored (for tus: start → success)
+    seconds_finished: float | None = None  # first byte sent → finished (incoming only)
+    server_cpu: float | None = None
+    server_peak_rss: int | None = None
+    client_cpu: float | None = None
+    server_minor_faults: int | None = None
+    others_cpu: float | None = None  # CPU seconds used by neither server nor client meanwhile
+    error: str | None = None
+
+    @property
+    def total_bytes(self) -> int:
+        return self.size * self.uploads
+
+    def mbps(self, seconds: float | None = None) -> float | None:
+        seconds = self.seconds if seconds is None else seconds
+        return self.total_bytes / seconds / 1e6 if seconds else None
+
+    def per_gib(self, value: float | None) -> float | None:
+        return value / (self.total_bytes / GiB) if value is not None else None
+
+    def others_cores(self) -> float | None:
+        """How many cores other processes kept busy on average during the run."""
+        if self.others_cpu is None or not self.seconds:
+            return None
+        return max(self.others_cpu, 0.0) / self.seconds
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["mbps"] = self.mbps()
+        d["mbps_finished"] = self.mbps(self.seconds_finished) if self.seconds_finished else None
+        d["server_cpu_per_gib"] = self.per_gib(self.server_cpu)
+        d["client_cpu_per_gib"] = self.per_gib(self.client_cpu)
+        d["server_minor_faults_per_gib"] = self.per_gib(self.server_minor_faults)
+        d["others_cores"] = self.others_cores()
+        return d
+
+
+def transfer_timeout(total_bytes: int) -> float:
+    """Generous but bounded: 60 s plus 20 MB/s, far below anything measured here."""
+    return 60 + total_bytes / 20e6
+
+
+def own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def fresh_dir(name: str) -> Path:
+    """An empty ``var/run-<pid>/<name>``, removed with the rest when the process ends."""
+    if not RUN_DIR.exists():
+        atexit.register(shutil.rmtree, RUN_DIR, ignore_errors=True)
+    path = RUN_DIR / name
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
+def _log_path(case: str) -> Path:
+    return LOG_DIR / f"{case}-{time.strftime('%H%M%S')}-{time.perf_counter_ns() % 10**6}.log"
+
+
+# -- raw ceiling -------------------------------------------------------------------------
+
+
+def run_raw(data_path: Path) -> Measurement:
+    """sendfile → loopback TCP → recv_into 1 MiB → file, the receiver in its own process."""
+    size = data_path.stat().st_size
+    m = Measurement("raw", size, 1)
+    out = fresh_dir("store-raw") / "received.bin"
+    argv = [sys.executable, str(BENCH_DIR / "benchlib" / "raw_receiver.py"), "--out", str(out)]
+    with ServerProcess(argv, _log_path("raw"), stdin=subprocess.PIPE) as receiver:
+        port = int(receiver.read_line_starting("LISTENING", 10).split()[1])
+        with socket.create_connection(("127.0.0.1", port)) as sock, open(data_path, "rb") as f:
+            sock.settimeout(transfer_timeout(size))  # bounds sendfile and the reply alike
+            warm_up()
+            busy0 = procstat.machine_busy_seconds()
+            before, cpu0 = procstat.sample(receiver.pid), own_cpu_seconds()
+            started = time.perf_counter()
+            sock.sendfile(f)
+            sock.shutdown(socket.SHUT_WR)
+            reply = sock.recv(1)  # the receiver has written everything
+            m.seconds = time.perf_counter() - started
+            after, cpu1 = procstat.sample(receiver.pid), own_cpu_seconds()
+            busy1 = procstat.machine_busy_seconds()
+    _fill_cpu(m, before, after, cpu1 - cpu0, busy1 - busy0)
+    if reply != b"k" or out.stat().st_size != size:
+        m.error = f"raw receiver got {out.stat().st_size} of {size} bytes"
+    out.unlink()
+    return m
+
+
+def _fill_cpu(
+    m: Measurement,
+    before: procstat.ProcessSample,
+    after: procstat.ProcessSample,
+    client_cpu: float,
+    machine_busy: float,
+) -> None:
+    m.server_cpu = after.cpu_seconds - before.cpu_seconds
+    m.others_cpu = machine_busy - m.server_cpu - client_cpu
+    m.server_peak_rss = after.peak_rss_bytes
+    m.server_minor_faults = after.minor_faults - before.minor_faults
+    m.client_cpu = client_cpu
+
+
+# -- Incoming!! ----------------------------------------------------------------------------
+
+
+class IncomingServer:
+    """The real server (``twistd -n incoming``), or the stand-in when testing the harness."""
+
+    def __init__(self, settings: Settings, discard: bool = False):
+        self.store = fresh_dir("store-incoming")
+        if settings.standin or discard:
+            argv = [
+                sys.executable,
+                str(BENCH_DIR / "benchlib" / "standin.py"),
+                "--storage-dir",
+                str(self.store),
+            ] + (["--discard"] if discard else [])
+            self.process = ServerProcess(argv, _log_path("standin"))
+            self.port = int(self.process.read_line_starting("LISTENING", 10).split()[1])
+        else:
+            self.port = free_loopback_port()
+            argv = [
+                settings.twistd,
+                "-n",
+                "--pidfile=",
+                "incoming",
+                "--listen",
+                f"tcp:{self.port}:interface=127.0.0.1",
+                "--storage-dir",
+                str(self.store),
+                *settings.server_args,
+            ]
+            env = {**os.environ, **settings.server_env}
+            self.process = ServerProcess(argv, _log_path("incoming"), env=env, announces_port=False)
+            self.process.wait_for_port(self.port, timeout=60)
+
+    def new_ticket(self, signal_finish_url: str) -> str:
+        form = urllib.parse.urlencode(
+            {"signalFinishURL": signal_finish_url, "removeFileWhenFinished": "true"}
+        ).encode()
+        url = f"http://127.0.0.1:{self.port}/incoming/0.1/backend/new_upload"
+        with urllib.request.urlopen(url, form, timeout=30) as answer:
+            return answer.read().decode().strip()
+
+    def stop(self) -> None:
+        self.process.stop()
+        shutil.rmtree(self.store, ignore_errors=True)
+
+
+class FrameCache:
+    """Frame streams by chunk size, built on first use (normally before any timed run)."""
+
+    def __init__(self, data_path: Path):
+        self.data_path = data_path
+        self._streams: dict[int, FrameStream] = {}
+
+    def __call__(self, chunk_size: int) -> FrameStream:
+        if chunk_size not in self._streams:
+            self._streams[chunk_size] = frame_stream(self.data_path, chunk_size)
+        return self._streams[chunk_size]
+
+
+def run_incoming(
+    settings: Settings,
+    sink: HandoverSink,
+    frames: FrameCache,
+    uploads: int = 1,
+    discard: bool = False,
+) -> Measurement:
+    """``uploads`` uploads of the data file at once; timed first byte → last ``stored``.
+
+    With ``discard`` the stand-in acknowledges without storing: that measures the client.
+    """
+    data_path = frames.data_path
+    size = data_path.stat().st_size
+    m = Measurement("client-alone" if discard else "incoming", size, uploads)
+    server = IncomingServer(settings, discard=discard)
+    try:
+        tickets = [server.new_ticket(sink.url) for _ in range(uploads)]
+        clients = [Upload(server.port, t, data_path.name, frames) for t in tickets]
+        warm_up()
+        busy0 = procstat.machine_busy_seconds()
+        before, cpu0 = procstat.sample(server.process.pid), own_cpu_seconds()
+        results = run_uploads(clients, size, transfer_timeout(size * uploads))
+        after, cpu1 = procstat.sample(server.process.pid), own_cpu_seconds()
+        busy1 = procstat.machine_busy_seconds()
+    finally:
+        server.stop()
+    _fill_cpu(m, before, after, cpu1 - cpu0, busy1 - busy0)
+    errors = [r.error for r in results if r.error]
+    if not errors and not discard:
+        digest = sha256_of(data_path)
+        errors = [e for e in (sink.check(t, digest, size) for t in tickets) if e]
+    if errors:
+        m.error = f"{len(errors)} of {uploads} failed; first: {errors[0]}"
+        return m
+    first_byte = min(r.first_byte_at for r in results)
+    m.seconds = max(r.stored_at for r in results) - first_byte
+    m.seconds_finished = max(r.finished_at for r in results) - first_byte
+    return m
+
+
+# -- tus -------------------------------------------------------------------------------
+
+
+def run_tus(data_path: Path, uploads: int = 1) -> Measurement:
+    """@tus/server + @tus/file-store, driven by tus-js-client in Node (default chunk size)."""
+    size = data_path.stat().st_size
+    m = Measurement("tus", size, uploads)
+    store = fresh_dir("store-tus")
+    argv = [NODE, str(BENCH_DIR / "js" / "tus_server.mjs"), "--dir", str(store)]
+    with ServerProcess(argv, _log_path("tus")) as server:
+        port = int(server.read_line_starting("LISTENING", 30).split()[1])
+        client = [
+            NODE,
+            str(BENCH_DIR / "js" / "tus_upload.mjs"),
+            "--endpoint",
+            f"http://127.0.0.1:{port}/files",
+            "--file",
+            str(data_path),
+            "--count",
+            str(uploads),
+        ]
+        warm_up()
+        busy0 = procstat.machine_busy_seconds()
+        before = procstat.sample(server.pid)
+        done = subprocess.run(
+            client,
+            capture_output=True,
+            text=True,
+            cwd=BENCH_DIR,
+            timeout=transfer_timeout(size * uploads),
+        )
+        after = procstat.sample(server.pid)
+        busy1 = procstat.machine_busy_seconds()
+    stored_sizes = [p.stat().st_size for p in store.iterdir() if p.suffix != ".json"]
+    shutil.rmtree(store, ignore_errors=True)
+    if done.returncode != 0:
+        m.error = f"tus client failed: {done.stderr.strip()[-500:]}"
+        return m
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    _fill_cpu(m, before, after, report["clientCpuSeconds"], busy1 - busy0)
+    m.seconds = report["seconds"]
+    if stored_sizes != [size] * uploads:
+        m.error = f"tus stored {len(stored_sizes)} files, not {uploads} of {size} bytes"
+    return m
