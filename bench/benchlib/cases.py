@@ -112,12 +112,17 @@ def _log_path(case: str) -> Path:
 # -- raw ceiling -------------------------------------------------------------------------
 
 
-def run_raw(data_path: Path) -> Measurement:
-    """sendfile → loopback TCP → recv_into 1 MiB → file, the receiver in its own process."""
+def run_raw(data_path: Path, sync: bool = False) -> Measurement:
+    """sendfile → loopback TCP → recv_into 1 MiB → file, the receiver in its own process.
+
+    With ``sync`` the receiver fdatasyncs before answering: the ceiling for a
+    server that, like Incoming!!, makes the file durable before calling it stored.
+    """
     size = data_path.stat().st_size
-    m = Measurement("raw", size, 1)
+    m = Measurement("raw-sync" if sync else "raw", size, 1)
     out = fresh_dir("store-raw") / "received.bin"
     argv = [sys.executable, str(BENCH_DIR / "benchlib" / "raw_receiver.py"), "--out", str(out)]
+    argv += ["--fsync"] if sync else []
     with ServerProcess(argv, _log_path("raw"), stdin=subprocess.PIPE) as receiver:
         port = int(receiver.read_line_starting("LISTENING", 10).split()[1])
         with socket.create_connection(("127.0.0.1", port)) as sock, open(data_path, "rb") as f:

@@ -22,7 +22,7 @@ import sys
 BUFFER_SIZE = 1 << 20
 
 
-def receive_into_file(conn: socket.socket, out_path: str) -> int:
+def receive_into_file(conn: socket.socket, out_path: str, sync: bool = False) -> int:
     buffer = bytearray(BUFFER_SIZE)
     view = memoryview(buffer)
     received = 0
@@ -31,24 +31,28 @@ def receive_into_file(conn: socket.socket, out_path: str) -> int:
         while True:
             n = conn.recv_into(buffer)
             if n == 0:
-                return received
+                break
             written = 0
             while written < n:
                 written += os.write(fd, view[written:n])
             received += n
     finally:
+        if sync:  # durable before the reply, as Incoming!! is before "stored"
+            os.fdatasync(fd)
         os.close(fd)
+    return received
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", required=True)
+    parser.add_argument("--fsync", action="store_true", help="fdatasync before answering")
     args = parser.parse_args()
     listener = socket.create_server(("127.0.0.1", 0))
     print(f"LISTENING {listener.getsockname()[1]}", flush=True)
     conn, _ = listener.accept()
     listener.close()
-    received = receive_into_file(conn, args.out)
+    received = receive_into_file(conn, args.out, args.fsync)
     conn.sendall(b"k")
     conn.close()
     print(f"RECEIVED {received}", flush=True)
