@@ -45,6 +45,8 @@ BATCH_BYTES = 4 << 20
 Each write is a trip to a storage thread and back (a wakeup of the reactor
 each way): with the disk busy, fewer and larger writes cost less; with the
 disk idle, bytes go at once, at the end of each message."""
+CLOSE_HANDSHAKE_TIMEOUT = 10.0
+"""Seconds a client has to answer our close before the connection is dropped."""
 HEADER_READ = 14
 """The longest header of a client frame: 2 bytes, 8 of length, 4 of mask."""
 
@@ -454,6 +456,9 @@ class UploadFactory(WebSocketServerFactory):
             autoPingInterval=config.ping_interval,
             # Autobahn's timers round to whole seconds: a second more spares answering peers.
             autoPingTimeout=config.ping_interval + 1.0,
+            # The same rounding made Autobahn's 1 s default fire at once under load: the
+            # connection was reset before a busy client had read "finished" and the close.
+            closeHandshakeTimeout=CLOSE_HANDSHAKE_TIMEOUT,
             openHandshakeTimeout=config.idle_timeout,
             # Sizes are checked per message by the protocol, with its own error codes.
             maxFramePayloadSize=0,
