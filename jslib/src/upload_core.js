@@ -8,7 +8,6 @@ import {
   STATES_AFTER_UPLOAD,
   TICKET_CLOSED,
 } from './protocol.js';
-import { SliceReader } from './slice_reader.js';
 
 /**
  * While the browser holds this many bytes in the socket's send buffer, no more
@@ -74,14 +73,20 @@ export class UploadCore {
   #ticketId;
   /** @type {Blob & {name?: string}} */
   #file;
+  /**
+   * The file as it was when the uploader was made: every message and every
+   * probe is a slice of this one slice, so a browser that tracks files (Chromium
+   * does) fails to read it once the file on disk has changed, instead of
+   * sending bytes of a different file.
+   * @type {Blob}
+   */
+  #snapshot;
   /** @type {() => string} */
   #socketUrl;
   /** @type {import('./environment.js').Environment} */
   #env;
   /** @type {(event: UploadEvent) => void} */
   #notify;
-  /** @type {SliceReader} */
-  #reader;
   /** @type {ProgressThrottle} */
   #progress;
 
@@ -112,13 +117,10 @@ export class UploadCore {
   constructor({ ticketId, file, socketUrl, environment, notify }) {
     this.#ticketId = ticketId;
     this.#file = file;
+    this.#snapshot = file.slice(0, file.size);
     this.#socketUrl = socketUrl;
     this.#env = environment;
     this.#notify = notify;
-    this.#reader = new SliceReader(file, {
-      onReady: () => this.#pump(),
-      onError: (error) => this.#fail(LOCAL_ERROR, `cannot read the file: ${error.message}`),
-    });
     this.#progress = new ProgressThrottle(environment, () => notify('progress'));
     this.#reportedSituation = this.#situation();
   }
@@ -128,7 +130,7 @@ export class UploadCore {
   }
 
   get size() {
-    return this.#file.size;
+    return this.#snapshot.size;
   }
 
   get isOver() {
@@ -158,8 +160,7 @@ export class UploadCore {
     this.paused = wanted;
     if (this.phase === 'connected') {
       this.#send({ type: wanted ? 'pause' : 'unpause' });
-      if (wanted) this.#reader.stop();
-      else this.#startSending();
+      if (!wanted) this.#pump();
     } else if (wanted && this.phase === 'waiting') {
       this.#cancelReconnect();
       this.phase = 'held';
@@ -222,6 +223,7 @@ export class UploadCore {
   #connect() {
     this.#cancelReconnect();
     this.phase = 'connecting';
+    this.#probeFile();
     let ws;
     try {
       ws = new this.#env.WebSocket(this.#socketUrl());
@@ -307,7 +309,7 @@ export class UploadCore {
     } else {
       // A ticket left paused by an earlier connection is told explicitly that bytes follow.
       if (state === 'paused') this.#send({ type: 'unpause' });
-      this.#startSending();
+      this.#pump();
     }
   }
 
@@ -343,31 +345,52 @@ export class UploadCore {
     }
   }
 
-  #startSending() {
-    this.#reader.restart(this.sentOffset, this.#messageSize);
-    this.#pump();
-  }
-
-  /** Hands the socket every message that is read and fits the window and the send buffer. */
+  /**
+   * Hands the socket every message that fits the window and the send buffer.
+   * A message is a slice of the file as a Blob: the browser reads it from disk
+   * on its way to the network, and its bytes never pass through the page's
+   * heap (which is what makes Chromium fast). Until it is sent, a queued Blob
+   * counts in bufferedAmount like any other message.
+   */
   #pump() {
     const ws = this.#ws;
     let sentAny = false;
     while (ws && this.phase === 'connected' && !this.paused && !this.cancelling && this.sentOffset < this.size) {
-      const bytes = this.#reader.peek();
-      if (bytes === null) break; // the reader pumps again when the read completes
-      if (this.sentOffset + bytes.byteLength - this.ackedOffset > this.#window) break; // the next ack pumps again
+      const end = Math.min(this.sentOffset + this.#messageSize, this.size);
+      if (end - this.ackedOffset > this.#window) break; // the next ack pumps again
       if (ws.bufferedAmount >= SEND_BUFFER_LIMIT) {
         this.#pollDrain();
         break;
       }
-      this.#reader.take();
-      ws.send(bytes);
-      this.sentOffset += bytes.byteLength;
+      ws.send(this.#snapshot.slice(this.sentOffset, end));
+      this.sentOffset = end;
       this.messagesSent++;
-      this.#unackedMessageEnds.push(this.sentOffset);
+      this.#unackedMessageEnds.push(end);
       sentAny = true;
     }
     if (sentAny) this.#progress.request();
+  }
+
+  /**
+   * Reads the file's last byte, once per connection, and ends the upload if
+   * that fails. The browser reads each message's Blob only as it sends it, so
+   * a file that vanished, became unreadable or changed (Chromium notices every
+   * change; Firefox a missing or shortened file) shows up there as a failed
+   * send, which browsers report as an abnormal close (1006), not as an error
+   * of the file. Without this check every reconnection would fail the same
+   * way, forever.
+   */
+  async #probeFile() {
+    const size = this.size;
+    if (size === 0) return;
+    let problem = null;
+    try {
+      const bytes = await this.#snapshot.slice(size - 1, size).arrayBuffer();
+      if (bytes.byteLength !== 1) problem = 'it is shorter than when the upload began';
+    } catch (error) {
+      problem = /** @type {Error} */ (error).message || String(error);
+    }
+    if (problem !== null && !this.isOver) this.#fail(LOCAL_ERROR, `cannot read the file: ${problem}`);
   }
 
   #pollDrain() {
@@ -379,7 +402,6 @@ export class UploadCore {
   }
 
   #sendCancel() {
-    this.#reader.stop();
     this.#send(this.cancelReason === null ? { type: 'cancel' } : { type: 'cancel', reason: this.cancelReason });
   }
 
@@ -431,7 +453,6 @@ export class UploadCore {
   }
 
   #dropConnection() {
-    this.#reader.stop();
     if (this.#drainTimer !== null) {
       this.#env.clearTimeout(this.#drainTimer);
       this.#drainTimer = null;

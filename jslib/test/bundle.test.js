@@ -55,6 +55,7 @@ test('the classic script defines the global incoming and by default uploads to t
       }
     },
     URL,
+    File,
     EventTarget,
     Event,
     performance,
@@ -64,7 +65,7 @@ test('the classic script defines the global incoming and by default uploads to t
   vm.runInContext(code, page);
   const incoming = vm.runInContext('incoming', page);
   assert.deepEqual(Object.keys(incoming).sort(), PUBLIC_NAMES);
-  vm.runInContext('incoming.Uploader("T1", { name: "a.txt", size: 1, slice() {} }).start()', page);
+  vm.runInContext('incoming.Uploader("T1", new File(["x"], "a.txt")).start()', page);
   assert.equal(sockets[0].url, 'wss://uploads.example.com/incoming/0.1/frontend/upload_ws');
 });
 

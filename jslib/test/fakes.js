@@ -1,6 +1,6 @@
 /**
  * Fakes that the tests drive by hand: a clock with timers, a WebSocket whose
- * server side the test plays, and files that hand out slices.
+ * server side the test plays, and files that hand out Blob-like slices.
  */
 import { Uploader } from '../src/uploader.js';
 
@@ -52,8 +52,13 @@ export class FakeSocket {
 
   readyState = FakeSocket.CONNECTING;
   binaryType = 'blob';
+  /**
+   * Bytes handed to send() that the "browser" has not yet put on the network:
+   * every message adds its size, as in a browser (a Blob counts as soon as it is
+   * queued, before it is read); only drain() lowers it.
+   */
   bufferedAmount = 0;
-  /** @type {(string | ArrayBuffer)[]} everything the client sent, in order */
+  /** @type {(string | Blob | FakeBlob)[]} everything the client sent, in order */
   sent = [];
   /** @type {{code?: number} | null} set when the client closed the socket */
   closedByClient = null;
@@ -69,6 +74,12 @@ export class FakeSocket {
   send(data) {
     if (this.readyState !== FakeSocket.OPEN) throw new Error(`send() on a socket in state ${this.readyState}`);
     this.sent.push(data);
+    this.bufferedAmount += typeof data === 'string' ? new TextEncoder().encode(data).length : data.size;
+  }
+
+  /** The browser puts `bytes` (all, by default) of the send buffer on the network. */
+  drain(bytes = this.bufferedAmount) {
+    this.bufferedAmount -= Math.min(bytes, this.bufferedAmount);
   }
 
   close(code) {
@@ -119,33 +130,93 @@ export class FakeSocket {
     return this.texts().map((message) => message.type);
   }
 
-  /** @returns {ArrayBuffer[]} the binary messages the client sent */
+  /** @returns {(Blob | FakeBlob)[]} the binary messages the client sent: Blobs, as a browser reads them only to send them */
   binaries() {
-    return this.sent.filter((data) => data instanceof ArrayBuffer);
+    return this.sent.filter((data) => typeof data !== 'string');
   }
 
   /** @returns {number} bytes the client sent in binary messages */
   bytesSent() {
-    return this.binaries().reduce((total, bytes) => total + bytes.byteLength, 0);
+    return this.binaries().reduce((total, blob) => total + blob.size, 0);
+  }
+
+  /** @returns {[number, number][]} the file range ([start, end)) of each binary message, for FakeFile uploads */
+  ranges() {
+    return this.binaries().map((blob) => [/** @type {FakeBlob} */ (blob).start, /** @type {FakeBlob} */ (blob).end]);
+  }
+}
+
+/** Clamps a Blob.slice() argument as browsers do: negative counts from the end. */
+function clamp(position, size) {
+  return position < 0 ? Math.max(size + position, 0) : Math.min(position, size);
+}
+
+/**
+ * The part [start, end) of a FakeFile, as `Blob.slice()` makes it. Its
+ * ArrayBuffer (zero bytes) is made only when read, so a test can "upload"
+ * gigabytes; reads go through the file, which records them and may fail them.
+ */
+export class FakeBlob {
+  /**
+   * @param {FakeFile} file
+   * @param {number} start
+   * @param {number} end
+   */
+  constructor(file, start, end) {
+    this.file = file;
+    this.start = start;
+    this.end = end;
+  }
+
+  get size() {
+    return this.end - this.start;
+  }
+
+  slice(start = 0, end = this.size) {
+    const from = clamp(start, this.size);
+    return new FakeBlob(this.file, this.start + from, this.start + Math.max(from, clamp(end, this.size)));
+  }
+
+  async arrayBuffer() {
+    return this.file.read(this.start, this.end);
   }
 }
 
 /**
- * A file of `size` zero bytes that records the slices read from it; its
- * ArrayBuffers are made on demand, so a test can "upload" gigabytes.
+ * A file of `size` zero bytes. It records the slices made of it directly and
+ * the reads of any slice; a test can make it unreadable or shorter on disk.
  */
-export class FakeFile {
-  /** @type {[number, number][]} */
+export class FakeFile extends FakeBlob {
+  /** @type {[number, number][]} slice() calls on the file itself */
   slices = [];
+  /** @type {[number, number][]} ranges read into memory, through any slice */
+  reads = [];
+  /** @type {Error | null} what reading throws, once the file is gone */
+  readError = null;
+  /** How many bytes are on disk: reads stop there, as when the file was shortened. */
+  bytesOnDisk;
 
   constructor(size, name = 'fake.bin') {
-    this.size = size;
+    super(/** @type {any} */ (null), 0, size);
+    this.file = this;
     this.name = name;
+    this.bytesOnDisk = size;
   }
 
   slice(start, end) {
-    this.slices.push([start, end]);
-    return { arrayBuffer: async () => new ArrayBuffer(end - start) };
+    const blob = super.slice(start, end);
+    this.slices.push([blob.start, blob.end]);
+    return blob;
+  }
+
+  /**
+   * @param {number} start
+   * @param {number} end
+   */
+  read(start, end) {
+    this.reads.push([start, end]);
+    if (this.readError) throw this.readError;
+    return new ArrayBuffer(Math.max(0, Math.min(end, this.bytesOnDisk) - start));
   }
 }
 

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { READ_AHEAD_MESSAGES } from '../src/slice_reader.js';
 import { DRAIN_POLL_MS, SEND_BUFFER_LIMIT } from '../src/upload_core.js';
 import { FakeFile, MiB, makeWorld, settle } from './fakes.js';
 
@@ -28,7 +27,8 @@ test('sends the file in order as binary messages of chunkSize bytes, the last on
   ws.open();
   ws.welcome({ chunkSize: 4, window: 100 });
   await settle();
-  assert.deepEqual(ws.binaries().map((bytes) => [...new Uint8Array(bytes)]), [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]);
+  const messages = await Promise.all(ws.binaries().map(async (blob) => [...new Uint8Array(await blob.arrayBuffer())]));
+  assert.deepEqual(messages, [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]);
   assert.equal(uploader.connected, true);
   assert.equal(uploader.state_msg, 'uploading');
 });
@@ -68,48 +68,80 @@ test('messages are no larger than the window when the server offers a window bel
   ws.open();
   ws.welcome({ chunkSize: 8, window: 3 });
   await settle();
-  assert.deepEqual(ws.binaries().map((bytes) => bytes.byteLength), [3]);
+  assert.deepEqual(ws.ranges(), [[0, 3]]);
   ws.ack(3);
   await settle();
-  assert.deepEqual(ws.binaries().map((bytes) => bytes.byteLength), [3, 3]);
+  assert.deepEqual(ws.ranges(), [[0, 3], [3, 6]]);
 });
 
-test("waits while the socket's bufferedAmount is at the limit and sends again once it has drained", async () => {
+test('stops handing messages to the socket once its bufferedAmount reaches the limit, and polls until it drains', async () => {
   const world = makeWorld();
-  const { uploader } = world.uploaderFor(new FakeFile(3 * MiB));
+  const { uploader } = world.uploaderFor(new FakeFile(64 * MiB));
   uploader.start();
   const ws = world.lastSocket();
   ws.open();
-  ws.bufferedAmount = SEND_BUFFER_LIMIT;
+  ws.drain();
   ws.welcome({ chunkSize: MiB, window: 64 * MiB });
   await settle();
-  assert.equal(ws.bytesSent(), 0);
+  assert.equal(SEND_BUFFER_LIMIT % MiB, 0);
+  assert.equal(ws.bytesSent(), SEND_BUFFER_LIMIT, 'the queued Blobs count in bufferedAmount: sending stops at the limit');
+  assert.equal(ws.bufferedAmount, SEND_BUFFER_LIMIT);
   world.clock.advance(DRAIN_POLL_MS);
   await settle();
-  assert.equal(ws.bytesSent(), 0, 'still full');
-  ws.bufferedAmount = 0;
+  assert.equal(ws.bytesSent(), SEND_BUFFER_LIMIT, 'still full: nothing more');
+  ws.drain(3 * MiB);
+  assert.equal(ws.bytesSent(), SEND_BUFFER_LIMIT, 'no event tells of the drain...');
   world.clock.advance(DRAIN_POLL_MS);
-  await settle();
-  assert.equal(ws.bytesSent(), 3 * MiB);
-  assert.equal(uploader.bytes_tx, 3 * MiB);
+  assert.equal(ws.bytesSent(), SEND_BUFFER_LIMIT + 3 * MiB, '...the next poll refills what drained');
+  assert.equal(uploader.bytes_tx, SEND_BUFFER_LIMIT + 3 * MiB);
+  assert.equal(world.clock.pendingDelays().filter((delay) => delay === DRAIN_POLL_MS).length, 1, 'one poll at a time');
+  for (let i = 0; i < 100 && ws.bytesSent() < 64 * MiB; i++) {
+    ws.drain();
+    world.clock.advance(DRAIN_POLL_MS);
+  }
+  assert.equal(ws.bytesSent(), 64 * MiB);
+  assert.deepEqual(world.clock.pendingDelays().filter((delay) => delay === DRAIN_POLL_MS), [], 'no polling once all is sent');
 });
 
-test('reads the file in message-sized slices, a few ahead of the sender, never the whole file', async () => {
+test('the window holds back sending even while the send buffer has room', async () => {
+  const world = makeWorld();
+  const { uploader } = world.uploaderFor(new FakeFile(64 * MiB));
+  uploader.start();
+  const ws = world.lastSocket();
+  ws.open();
+  ws.welcome({ chunkSize: MiB, window: 4 * MiB });
+  ws.drain();
+  await settle();
+  assert.equal(ws.bytesSent(), 4 * MiB);
+  ws.drain();
+  world.clock.advance(1000);
+  assert.equal(ws.bytesSent(), 4 * MiB, 'no ack, no more bytes');
+  assert.deepEqual(world.clock.timers, [], 'and no polling: the next ack sends');
+  ws.ack(2 * MiB);
+  assert.equal(ws.bytesSent(), 6 * MiB);
+  assert.equal(uploader.bytes_ahead, 4 * MiB);
+});
+
+test('sends Blob slices of the file: the page never reads the bytes, apart from one probe byte per connection', async () => {
   const world = makeWorld();
   const file = new FakeFile(100 * MiB);
   const { uploader } = world.uploaderFor(file);
+  assert.deepEqual(file.slices, [[0, 100 * MiB]], 'the file is sliced once, when the uploader is made');
   uploader.start();
   const ws = world.lastSocket();
   ws.open();
   ws.welcome({ chunkSize: MiB, window: 4 * MiB });
   await settle();
-  assert.equal(ws.bytesSent(), 4 * MiB);
-  assert.equal(file.slices.length, 4 + READ_AHEAD_MESSAGES, 'four sent, the next few read ahead, nothing more');
-  for (const [start, end] of file.slices) assert.equal(end - start, MiB);
   ws.ack(2 * MiB);
   await settle();
-  assert.equal(ws.bytesSent(), 6 * MiB, 'the read-ahead slices go out as soon as the window opens');
-  assert.equal(file.slices.length, 6 + READ_AHEAD_MESSAGES);
+  assert.deepEqual(ws.ranges(), Array.from({ length: 6 }, (_, i) => [i * MiB, (i + 1) * MiB]));
+  assert.deepEqual(file.slices, [[0, 100 * MiB]], 'messages are slices of that first slice');
+  assert.deepEqual(file.reads, [[100 * MiB - 1, 100 * MiB]], 'only the last byte, once');
+  ws.drop(1006);
+  world.clock.advance(1000);
+  world.lastSocket().open();
+  await settle();
+  assert.deepEqual(file.reads, [[100 * MiB - 1, 100 * MiB], [100 * MiB - 1, 100 * MiB]], 'again on the next connection');
 });
 
 test('an empty file sends hello with size 0 and no binary message, and reports full progress once welcomed', async () => {
@@ -163,36 +195,75 @@ test('start() a second time opens no second connection', () => {
   assert.equal(world.sockets.length, 1);
 });
 
-test('a file that cannot be read ends the upload with error code 0', async () => {
+test('a file that cannot be read ends the upload with error code 0 as it connects, before a byte is sent', async () => {
   const world = makeWorld();
   const file = new FakeFile(10);
-  file.slice = () => ({ arrayBuffer: async () => { throw new Error('NotReadableError'); } });
+  file.readError = new Error('NotReadableError');
   const { uploader, calls } = world.uploaderFor(file);
   uploader.start();
   const ws = world.lastSocket();
-  ws.open();
-  ws.welcome({ chunkSize: 4, window: 16 });
   await settle();
   assert.equal(calls.error, 1);
   assert.equal(uploader.error_code, 0);
   assert.match(uploader.error_msg, /cannot read the file: NotReadableError/);
   assert.equal(ws.closedByClient.code, 1000);
+  assert.deepEqual(ws.binaries(), []);
   assert.deepEqual(world.clock.timers, [], 'no reconnection');
 });
 
-test('a file that shrank while being read ends the upload instead of sending short messages', async () => {
+test('a file that vanishes mid-upload ends it with onerror at the next connection, not with endless reconnecting', async () => {
   const world = makeWorld();
-  const file = new FakeFile(10);
-  file.slice = (start, end) => ({ arrayBuffer: async () => new ArrayBuffer(Math.max(0, Math.min(end, 6) - start)) });
-  const { uploader } = world.uploaderFor(file);
+  const file = new FakeFile(40);
+  const { uploader, calls } = world.uploaderFor(file);
   uploader.start();
   const ws = world.lastSocket();
   ws.open();
-  ws.welcome({ chunkSize: 4, window: 16 });
+  ws.welcome({ chunkSize: 4, window: 12 });
+  await settle();
+  assert.equal(ws.bytesSent(), 12);
+  // The browser fails to read a Blob it was sending and closes the socket as abnormal.
+  file.readError = new Error('NotFoundError');
+  ws.drop(1006);
+  assert.equal(calls.error, 0, 'a 1006 close alone is a disconnect');
+  world.clock.advance(1000);
+  assert.equal(world.sockets.length, 2);
+  await settle();
+  assert.equal(calls.error, 1);
+  assert.equal(uploader.error_code, 0);
+  assert.match(uploader.error_msg, /cannot read the file: NotFoundError/);
+  assert.equal(world.lastSocket().closedByClient.code, 1000);
+  world.clock.advance(3600_000);
+  assert.equal(world.sockets.length, 2, 'no reconnection');
+});
+
+test('a file shortened on disk ends the upload as it connects', async () => {
+  const world = makeWorld();
+  const file = new FakeFile(10);
+  file.bytesOnDisk = 6;
+  const { uploader } = world.uploaderFor(file);
+  uploader.start();
   await settle();
   assert.equal(uploader.error_code, 0);
-  assert.match(uploader.error_msg, /has the file changed/);
-  assert.equal(ws.bytesSent(), 4, 'only the complete first slice went out');
+  assert.match(uploader.error_msg, /cannot read the file: it is shorter than when the upload began/);
+});
+
+test('a probe failing after the upload finished changes nothing', async () => {
+  const world = makeWorld();
+  const file = new FakeFile(4);
+  let failRead = () => {};
+  file.read = () => new Promise((resolve, reject) => { failRead = () => reject(new Error('gone')); });
+  const { uploader, calls } = world.uploaderFor(file);
+  uploader.start();
+  const ws = world.lastSocket();
+  ws.open();
+  ws.welcome({ chunkSize: 4, window: 4 });
+  ws.ack(4);
+  ws.state('finished');
+  failRead();
+  await settle();
+  assert.equal(calls.finished, 1);
+  assert.equal(calls.error, 0);
+  assert.equal(uploader.error_code, null);
 });
 
 test('a welcome with a chunk size or window of 0 ends the upload rather than stalling', () => {
