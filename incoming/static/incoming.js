@@ -323,7 +323,7 @@ var incoming = (() => {
     #connect() {
       this.#cancelReconnect();
       this.phase = "connecting";
-      this.#probeFile();
+      void this.#probeFile();
       let ws;
       try {
         ws = new this.#env.WebSocket(this.#socketUrl());

@@ -296,7 +296,7 @@ var UploadCore = class {
   #connect() {
     this.#cancelReconnect();
     this.phase = "connecting";
-    this.#probeFile();
+    void this.#probeFile();
     let ws;
     try {
       ws = new this.#env.WebSocket(this.#socketUrl());
