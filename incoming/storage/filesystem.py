@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import ctypes
+import ctypes.util
 import hashlib
 import os
 from collections.abc import Callable, Sequence
@@ -249,13 +251,14 @@ class PartialFile:
     def _write_in_thread(self, pieces: Sequence[bytes]) -> int:
         if self._fd is None:
             self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
-        offset = self._on_disk
+        start = offset = self._on_disk
         views = [memoryview(piece) for piece in pieces if len(piece)]
         while views:  # one system call for the lot, unless the kernel takes less
             written = os.pwritev(self._fd, views[:_IOV_MAX], offset)
             offset += written
             views = _skip(views, written)
         self._on_disk = offset
+        _start_writeback(self._fd, start, offset - start)
         return offset
 
     def _complete_in_thread(self) -> StoredFile:
@@ -276,6 +279,31 @@ class PartialFile:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+def _load_sync_file_range() -> Callable[[int, int, int, int], int] | None:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        call = libc.sync_file_range
+    except (OSError, AttributeError):
+        return None  # not Linux: the final fdatasync does all the work
+    call.argtypes = [ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong, ctypes.c_uint]
+    return call  # type: ignore[no-any-return]
+
+
+_sync_file_range = _load_sync_file_range()
+_SYNC_FILE_RANGE_WRITE = 2
+
+
+def _start_writeback(fd: int, offset: int, length: int) -> None:
+    """Have the kernel start writing these bytes to disk now, without waiting for it.
+
+    The file is fdatasync()ed before it counts as stored; left to itself the
+    kernel writes a whole upload back only then (0.45 s per GiB here, with the
+    client waiting). Started as bytes arrive, that final sync finds little to do.
+    """
+    if _sync_file_range is not None and length:
+        _sync_file_range(fd, offset, length, _SYNC_FILE_RANGE_WRITE)
 
 
 def _first_error(failure: Failure) -> Failure:
