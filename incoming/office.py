@@ -93,7 +93,7 @@ class TicketOffice:
     @inlineCallbacks
     def cancel_by_backend(self, ticket_id: str, secret: str) -> Any:
         live = yield self._authorised(ticket_id, secret)
-        yield self._cancel(live, "backend", "cancelled by the backend")
+        yield self._abandon(live, State.CANCELLED, "backend", "cancelled by the backend")
 
     @inlineCallbacks
     def finish_upload(self, ticket_id: str, secret: str) -> Any:
@@ -143,7 +143,7 @@ class TicketOffice:
                          notify=False)  # the client learns the state from its welcome
         offset = yield self._open_partial(live)
         if live.listener is not listener:
-            raise IncomingError(ErrorCode.TAKEN_OVER, "a newer connection took over this ticket")
+            raise _taken_over()
         if offset > size:
             raise IncomingError(ErrorCode.SIZE_MISMATCH, f"{offset} bytes are stored already")
         upload = live.upload = Upload(self, live, offset=offset)
@@ -163,13 +163,10 @@ class TicketOffice:
     def _take_over(self, live: _Live, listener: UploadListener) -> None:
         """The newest connection wins: a half-dead older one must not lock the client out."""
         older = live.listener
-        if live.upload is not None:
-            live.upload.active = False
-            live.upload = None
+        _retire_upload(live)
         live.listener = listener
         if older is not None and older is not listener:
-            older.failed(IncomingError(ErrorCode.TAKEN_OVER,
-                                       "a newer connection took over this ticket"))
+            older.failed(_taken_over())
 
     @inlineCallbacks
     def _open_partial(self, live: _Live) -> Any:
@@ -227,7 +224,8 @@ class TicketOffice:
         live = upload.live
         if live.completing or not live.ticket.state.accepts_bytes:
             return succeed(None)
-        return self._cancel(live, "frontend", reason[:MAX_REASON] or "cancelled by the user")
+        return self._abandon(live, State.CANCELLED, "frontend",
+                             reason[:MAX_REASON] or "cancelled by the user")
 
     def detach(self, upload: Upload) -> None:
         """The client went away. Its bytes stay; the file is closed until it comes back."""
@@ -301,9 +299,6 @@ class TicketOffice:
 
     # -- cancelling -------------------------------------------------------------------------------
 
-    def _cancel(self, live: _Live, by: str, reason: str) -> Deferred[None]:
-        return self._abandon(live, State.CANCELLED, by, reason)
-
     @inlineCallbacks
     def _abandon(self, live: _Live, state: State, by: str, reason: str) -> Any:
         """End an upload that will not complete (cancelled, expired): bytes go, backend is told.
@@ -330,8 +325,7 @@ class TicketOffice:
 
     @inlineCallbacks
     def _drop_bytes(self, live: _Live) -> Any:
-        if live.upload is not None:
-            live.upload.active = False
+        _retire_upload(live)
         if live.partial is not None:
             yield live.partial.idle()
             yield live.partial.close()
@@ -425,17 +419,13 @@ class TicketOffice:
 
     def _tell_failed(self, live: _Live, error: IncomingError) -> None:
         listener, live.listener = live.listener, None
-        if live.upload is not None:
-            live.upload.active = False
-            live.upload = None
+        _retire_upload(live)
         if listener is not None:
             listener.failed(error)
 
     def _forget(self, live: _Live) -> None:
         live.listener = None
-        if live.upload is not None:
-            live.upload.active = False
-            live.upload = None
+        _retire_upload(live)
         self._live.pop(live.ticket.id, None)
 
     def _bytes_received(self, live: _Live) -> int:
@@ -444,6 +434,17 @@ class TicketOffice:
         if live.ticket.state.accepts_bytes:
             return self._storage.partial_size(live.ticket.id)
         return live.ticket.bytes_received
+
+
+def _retire_upload(live: _Live) -> None:
+    """The client's write handle stops working (taken over, failed, ended)."""
+    if live.upload is not None:
+        live.upload.active = False
+        live.upload = None
+
+
+def _taken_over() -> IncomingError:
+    return IncomingError(ErrorCode.TAKEN_OVER, "a newer connection took over this ticket")
 
 
 @attrs.define(eq=False)

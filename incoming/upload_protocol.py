@@ -119,15 +119,14 @@ class UploadProtocol(WebSocketServerProtocol):
         self._message_size = 0
         self._text_parts: list[bytes] = []
         self._pending: list[bytes] = []
-        self._pending_bytes = 0
+        """Bytes gathered for the next write: ``_flushed`` up to ``_received``."""
         self._received = 0
-        """Offset just past the last byte received (written, queued or pending)."""
+        """Offset just past the last byte received (written, being written or gathered)."""
         self._flushed = 0
         """Offset just past the last byte handed to storage."""
-        self._writing = 0
-        """Writes handed to storage and not yet done."""
         self._acked = 0
-        """Offset just past the last byte written (and acknowledged)."""
+        """Offset just past the last byte written (and acknowledged); below ``_flushed``
+        while a write is under way."""
         self._paused = False
         self._sized_reads = False
         self._last_activity = 0.0
@@ -145,8 +144,8 @@ class UploadProtocol(WebSocketServerProtocol):
         self._phase = Phase.CLOSING
         budget = self.factory.write_budget
         budget.forget(self.transport)
-        budget.give_back(self._pending_bytes)  # gathered, never to be written
-        self._pending, self._pending_bytes = [], 0
+        budget.give_back(self._received - self._flushed)  # gathered, never to be written
+        self._pending, self._received = [], self._flushed
         if self._idle_timer is not None and self._idle_timer.active():
             self._idle_timer.cancel()
         if self._upload is not None:
@@ -220,10 +219,9 @@ class UploadProtocol(WebSocketServerProtocol):
             self._text_parts.append(payload)
             return
         self._pending.append(payload)
-        self._pending_bytes += len(payload)
         self._received += len(payload)
         self.factory.write_budget.take(len(payload), self.transport)
-        if self._pending_bytes >= BATCH_BYTES:
+        if self._received - self._flushed >= BATCH_BYTES:
             self._flush()
 
     def onMessageFrameEnd(self) -> None:
@@ -235,7 +233,7 @@ class UploadProtocol(WebSocketServerProtocol):
             return
         self._note_activity()
         if self._message_binary:
-            if self._writing == 0:
+            if self._acked == self._flushed:  # no write under way: this one goes now
                 self._flush()
             return
         self._receive_text(b"".join(self._text_parts))
@@ -280,7 +278,7 @@ class UploadProtocol(WebSocketServerProtocol):
             return
         self._phase = Phase.BEGINNING
         begun = self.factory.office.begin(ticket_id, size, filename, self)
-        begun.addCallbacks(self._welcome, self._failed_to_begin)
+        begun.addCallbacks(self._welcome, self._fail_from)
 
     def _welcome(self, upload: Upload) -> None:
         if self._phase is Phase.CLOSING:
@@ -296,9 +294,6 @@ class UploadProtocol(WebSocketServerProtocol):
         for message in waiting:
             if self._phase is Phase.OPEN:
                 self._dispatch(message)
-
-    def _failed_to_begin(self, failure: Failure) -> None:
-        self._fail_from(failure)
 
     def _pause(self, paused: bool) -> None:
         assert self._upload is not None
@@ -320,23 +315,20 @@ class UploadProtocol(WebSocketServerProtocol):
     def _flush(self) -> None:
         if not self._pending or self._upload is None:
             return
-        pieces, offset, size = self._pending, self._flushed, self._pending_bytes
-        self._pending, self._flushed = [], self._flushed + size
-        self._pending_bytes = 0
+        pieces, offset, size = self._pending, self._flushed, self._received - self._flushed
+        self._pending, self._flushed = [], self._received
         try:
             written = self._upload.write(offset, pieces)
         except IncomingError as e:
             self.factory.write_budget.give_back(size)
             self._fail(e)
             return
-        self._writing += 1
         written.addBoth(_passing(self.factory.write_budget.give_back, size))
         written.addCallbacks(self._written, self._fail_from)
 
     def _written(self, offset: int) -> None:
-        self._writing -= 1
         self._acknowledge(offset)
-        if self._writing == 0 and self._phase is Phase.OPEN:
+        if self._acked == self._flushed and self._phase is Phase.OPEN:
             self._flush()  # what gathered meanwhile
 
     def _acknowledge(self, offset: int) -> None:

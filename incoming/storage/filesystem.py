@@ -18,7 +18,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import ctypes
-import ctypes.util
 import hashlib
 import os
 from collections.abc import Callable, Sequence
@@ -31,6 +30,7 @@ from twisted.internet.threads import deferToThreadPool
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
+from incoming import libc
 from incoming.errors import ErrorCode, IncomingError
 
 _READ_BLOCK = 1 << 20
@@ -221,10 +221,13 @@ class PartialFile:
 
     # -- the work, in pool threads -------------------------------------------------------------
 
-    def _open_in_thread(self) -> int:
+    def _ensure_open(self) -> int:
         if self._fd is None:
             self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
-        size = os.fstat(self._fd).st_size
+        return self._fd
+
+    def _open_in_thread(self) -> int:
+        size = os.fstat(self._ensure_open()).st_size
         self._on_disk = size
         if self._hash is None or self._hashed != size:
             self._rehash(size)
@@ -249,16 +252,15 @@ class PartialFile:
             self._hashed += len(piece)
 
     def _write_in_thread(self, pieces: Sequence[bytes]) -> int:
-        if self._fd is None:
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        fd = self._ensure_open()
         start = offset = self._on_disk
         views = [memoryview(piece) for piece in pieces if len(piece)]
         while views:  # one system call for the lot, unless the kernel takes less
-            written = os.pwritev(self._fd, views[:_IOV_MAX], offset)
+            written = os.pwritev(fd, views[:_IOV_MAX], offset)
             offset += written
             views = _skip(views, written)
         self._on_disk = offset
-        _start_writeback(self._fd, start, offset - start)
+        _start_writeback(fd, start, offset - start)
         return offset
 
     def _complete_in_thread(self) -> StoredFile:
@@ -281,17 +283,9 @@ class PartialFile:
             self._fd = None
 
 
-def _load_sync_file_range() -> Callable[[int, int, int, int], int] | None:
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        call = libc.sync_file_range
-    except (OSError, AttributeError):
-        return None  # not Linux: the final fdatasync does all the work
-    call.argtypes = [ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong, ctypes.c_uint]
-    return call  # type: ignore[no-any-return]
-
-
-_sync_file_range = _load_sync_file_range()
+# Linux only; elsewhere the final fdatasync does all the work.
+_sync_file_range = libc.function("sync_file_range", ctypes.c_int, ctypes.c_longlong,
+                                 ctypes.c_longlong, ctypes.c_uint)
 _SYNC_FILE_RANGE_WRITE = 2
 
 
