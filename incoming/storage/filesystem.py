@@ -10,16 +10,17 @@ hashing run in a thread pool, each one operation at a time per file (so bytes
 land in order) and side by side; ``hashlib`` and ``os.pwrite`` release the
 GIL, so neither holds up the reactor. The SHA-256 is computed as bytes arrive;
 it is recomputed from the partial file only when the server restarted or a
-write failed since the bytes were written.
+write failed since the bytes were written. How bytes reach the disk (around
+the page cache where possible) is ``direct.py``'s business.
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
-import ctypes
 import hashlib
 import os
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -30,13 +31,10 @@ from twisted.internet.threads import deferToThreadPool
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
-from incoming import libc
 from incoming.errors import ErrorCode, IncomingError
+from incoming.storage.direct import FileWriter
 
 _READ_BLOCK = 1 << 20
-_IOV_MAX = 1024
-_CACHED_TAIL = 16 << 20
-"""Bytes at the end of a partial file left in the page cache; those before are dropped."""
 _Job = tuple[Callable[..., Any], tuple[Any, ...], Deferred[Any]]
 
 
@@ -90,6 +88,11 @@ def _remove_if_there(path: str) -> None:
 class Lane:
     """Runs jobs in a thread pool one at a time, in the order they were submitted.
 
+    A lane holds one pool thread while it has work, and that thread goes from
+    one job to the next by itself: waiting for the reactor to hand over each
+    job would put a wakeup of a busy reactor between every two writes. Results
+    reach the reactor through ``callFromThread``, each in its own Deferred.
+
     After a job fails, every later job fails the same way until :meth:`reset`:
     what follows a failed write must not pretend the bytes before it landed.
     """
@@ -97,55 +100,72 @@ class Lane:
     def __init__(self, reactor: IReactorFromThreads, pool: ThreadPool) -> None:
         self._reactor = reactor
         self._pool = pool
-        self._queue: collections.deque[_Job] = collections.deque()
-        self._busy = False
-        self.broken: Failure | None = None
+        self._lock = threading.Lock()
+        self._queue: collections.deque[_Job] = collections.deque()  # guarded by _lock
+        self._draining = False  # guarded by _lock: a pool thread runs the queue
+        self._failure: Failure | None = None  # guarded by _lock
+        self._unanswered = 0  # reactor thread only: submitted, result not yet delivered
         self._idle_waiters: list[Deferred[None]] = []
 
+    @property
+    def broken(self) -> Failure | None:
+        with self._lock:
+            return self._failure
+
     def submit(self, fn: Callable[..., Any], *args: Any) -> Deferred[Any]:
-        if self.broken is not None:
-            return fail(self.broken)
         result: Deferred[Any] = Deferred()
-        self._queue.append((fn, args, result))
-        if not self._busy:
-            self._run_next()
+        with self._lock:
+            if self._failure is not None:
+                return fail(self._failure)
+            self._queue.append((fn, args, result))
+            start, self._draining = not self._draining, True
+        self._unanswered += 1
+        if start:
+            self._pool.callInThread(self._drain)
         return result
 
     def idle(self) -> Deferred[None]:
-        """Fires once every submitted job has run."""
-        if not self._busy:
+        """Fires once every submitted job has run and its result has been delivered."""
+        if not self._unanswered:
             return succeed(None)
         waiter: Deferred[None] = Deferred()
         self._idle_waiters.append(waiter)
         return waiter
 
     def reset(self) -> None:
-        self.broken = None
+        with self._lock:
+            self._failure = None
 
-    def _run_next(self) -> None:
-        if not self._queue:
-            self._busy = False
-            waiters, self._idle_waiters = self._idle_waiters, []
-            for waiter in waiters:
-                waiter.callback(None)
-            return
-        self._busy = True
-        fn, args, result = self._queue.popleft()
-        if self.broken is not None:
-            result.errback(self.broken)
-            self._run_next()
-            return
-        done = deferToThreadPool(self._reactor, self._pool, fn, *args)
-        done.addBoth(self._finished, result)
+    def _drain(self) -> None:
+        """In a pool thread: run queued jobs until there are none."""
+        while True:
+            with self._lock:
+                if not self._queue:
+                    self._draining = False
+                    return
+                fn, args, result = self._queue.popleft()
+                failure = self._failure
+            if failure is None:
+                try:
+                    outcome = fn(*args)
+                except BaseException:
+                    outcome = failure = _as_storage_failure(Failure())
+                    with self._lock:
+                        self._failure = failure
+            else:
+                outcome = failure
+            self._reactor.callFromThread(self._deliver, outcome, result)
 
-    def _finished(self, outcome: object, result: Deferred[Any]) -> None:
-        if isinstance(outcome, Failure):
-            self.broken = outcome = _as_storage_failure(outcome)
-        self._run_next()
+    def _deliver(self, outcome: object, result: Deferred[Any]) -> None:
+        self._unanswered -= 1
         if isinstance(outcome, Failure):
             result.errback(outcome)
         else:
             result.callback(outcome)
+        if not self._unanswered:
+            waiters, self._idle_waiters = self._idle_waiters, []
+            for waiter in waiters:
+                waiter.callback(None)
 
 
 class PartialFile:
@@ -154,7 +174,7 @@ class PartialFile:
     Two lanes run side by side, so that hashing (the costlier part) overlaps
     writing instead of following it: the disk lane opens, writes, completes and
     closes; the hash lane feeds the SHA-256. Each lane owns its attributes
-    (``_fd`` and ``_on_disk``; ``_hashed``); ``_hash`` is touched outside the
+    (``_file`` and ``_on_disk``; ``_hashed``); ``_hash`` is touched outside the
     hash lane only while that lane is idle. ``offset`` — the bytes safely
     written, what may be acknowledged — changes on the reactor thread only.
     """
@@ -166,11 +186,9 @@ class PartialFile:
         self._complete_dir = complete_dir
         self._disk = Lane(reactor, pool)
         self._hashing = Lane(reactor, pool)
-        self._fd: int | None = None
+        self._file: FileWriter | None = None
         self._hash: Any = None
         self._on_disk = 0
-        self._uncached = 0
-        """Offset below which the file's pages were written back and dropped from the cache."""
         self._hashed = 0
         self.offset = 0
 
@@ -225,26 +243,25 @@ class PartialFile:
 
     # -- the work, in pool threads -------------------------------------------------------------
 
-    def _ensure_open(self) -> int:
-        if self._fd is None:
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
-        return self._fd
+    def _ensure_open(self) -> FileWriter:
+        if self._file is None:
+            self._file = FileWriter(self.path)
+        return self._file
 
     def _open_in_thread(self) -> int:
-        size = os.fstat(self._ensure_open()).st_size
+        size = os.fstat(self._ensure_open().fd).st_size
         self._on_disk = size
-        self._uncached = 0
         if self._hash is None or self._hashed != size:
             self._rehash(size)
         return size
 
     def _rehash(self, size: int) -> None:
         """Hash what is on disk: only after a restart or a failure, never per upload."""
-        assert self._fd is not None
+        assert self._file is not None
         self._hash = hashlib.sha256()
         position = 0
         while position < size:
-            block = os.pread(self._fd, min(_READ_BLOCK, size - position), position)
+            block = os.pread(self._file.fd, min(_READ_BLOCK, size - position), position)
             if not block:
                 break
             self._hash.update(block)
@@ -257,91 +274,32 @@ class PartialFile:
             self._hashed += len(piece)
 
     def _write_in_thread(self, pieces: Sequence[bytes]) -> int:
-        fd = self._ensure_open()
-        start = offset = self._on_disk
         views = [memoryview(piece) for piece in pieces if len(piece)]
-        while views:  # one system call for the lot, unless the kernel takes less
-            written = os.pwritev(fd, views[:_IOV_MAX], offset)
-            offset += written
-            views = _skip(views, written)
-        self._on_disk = offset
-        _start_writeback(fd, start, offset - start)
-        self._uncached = _drop_from_cache(fd, self._uncached, offset - _CACHED_TAIL)
-        return offset
+        self._on_disk = self._ensure_open().write(views, self._on_disk)
+        return self._on_disk
 
     def _complete_in_thread(self) -> StoredFile:
-        if self._fd is None:
+        if self._file is None:
             self._open_in_thread()
-        assert self._fd is not None
+        assert self._file is not None
         if self._hashed != self._on_disk:
             raise IncomingError(ErrorCode.STORAGE_FAILED,
                                 f"hashed {self._hashed} bytes but wrote {self._on_disk}")
-        os.fdatasync(self._fd)
-        _drop_from_cache(self._fd, self._uncached, self._on_disk)
-        os.close(self._fd)
-        self._fd = None
+        os.fdatasync(self._file.fd)
+        self._close_in_thread()
         os.rename(self.path, self._complete_path)
         _fsync_directory(self._complete_dir)
         return StoredFile(self._complete_path, self._on_disk, self._hash.hexdigest())
 
     def _close_in_thread(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-
-
-# Linux only; elsewhere the final fdatasync does all the work.
-_sync_file_range = libc.function("sync_file_range", ctypes.c_int, ctypes.c_longlong,
-                                 ctypes.c_longlong, ctypes.c_uint)
-_SYNC_FILE_RANGE_WAIT_BEFORE = 1
-_SYNC_FILE_RANGE_WRITE = 2
-_SYNC_FILE_RANGE_WAIT_AFTER = 4
-
-
-def _start_writeback(fd: int, offset: int, length: int) -> None:
-    """Have the kernel start writing these bytes to disk now, without waiting for it.
-
-    The file is fdatasync()ed before it counts as stored; left to itself the
-    kernel writes a whole upload back only then (0.45 s per GiB here, with the
-    client waiting). Started as bytes arrive, that final sync finds little to do.
-    """
-    if _sync_file_range is not None and length:
-        _sync_file_range(fd, offset, length, _SYNC_FILE_RANGE_WRITE)
-
-
-def _drop_from_cache(fd: int, start: int, end: int) -> int:
-    """Wait until the bytes from ``start`` to ``end`` are on disk, then evict them from the
-    page cache; returns the offset up to which that is done.
-
-    Nothing here reads an upload back, and its backend may never read it on
-    this machine: cached, a big upload would push everything else out of the
-    page cache, and every new page would come from memory the kernel must first
-    reclaim (or, in a VM, get back from the host). Writing at 400–800 MB/s
-    into a growing cache cost 2.6 CPU s/GiB here against 0.3 with a constant
-    16 MiB tail (bench/README.rst). Waiting for the writeback also makes a slow
-    disk slow down the upload instead of filling memory with dirty pages.
-    """
-    if _sync_file_range is None or end <= start:
-        return start
-    waited = _SYNC_FILE_RANGE_WAIT_BEFORE | _SYNC_FILE_RANGE_WRITE | _SYNC_FILE_RANGE_WAIT_AFTER
-    _sync_file_range(fd, start, end - start, waited)
-    os.posix_fadvise(fd, start, end - start, os.POSIX_FADV_DONTNEED)
-    return end
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
 
 def _first_error(failure: Failure) -> Failure:
     """gatherResults wraps the failure of the first Deferred that failed: unwrap it."""
     return failure.value.subFailure if failure.check(FirstError) else failure
-
-
-def _skip(views: list[memoryview], count: int) -> list[memoryview]:
-    """``views`` without their first ``count`` bytes."""
-    while views and count >= len(views[0]):
-        count -= len(views[0])
-        views = views[1:]
-    if count:
-        views[0] = views[0][count:]
-    return views
 
 
 def _fsync_directory(path: str) -> None:

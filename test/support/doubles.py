@@ -19,6 +19,9 @@ class ImmediateThreads:
     def callFromThread(self, f: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         f(*args, **kwargs)
 
+    def callInThread(self, f: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        f(*args, **kwargs)
+
     def callInThreadWithCallback(self, on_result: Callable[[bool, Any], None],
                                  f: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         try:
@@ -42,8 +45,11 @@ class HeldThreads(ImmediateThreads):
                                  f: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         self.held.append((super().callInThreadWithCallback, (on_result, f, *args)))
 
+    def callInThread(self, f: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        self.held.append((f, args))
+
     def run(self) -> int:
-        """Run everything held, including work queued meanwhile; how many jobs ran."""
+        """Run everything held, including work queued meanwhile; how many calls ran."""
         count = 0
         while self.held:
             call, args = self.held.pop(0)
