@@ -27,6 +27,7 @@ from incoming.config import Config
 from incoming.errors import ErrorCode, IncomingError
 from incoming.handover import Handover
 from incoming.registry import Registry
+from incoming.storage.direct import Piece
 from incoming.storage.filesystem import FileSystemStorage, PartialFile
 from incoming.tickets import State, Ticket, advance, new_ticket_id, touch
 
@@ -180,7 +181,7 @@ class TicketOffice:
         except IncomingError:
             return (yield live.partial.reopen())  # a failed write left it unusable: start again
 
-    def write(self, upload: Upload, offset: int, pieces: Sequence[bytes]) -> Deferred[int]:
+    def write(self, upload: Upload, offset: int, pieces: Sequence[bytes | Piece]) -> Deferred[int]:
         live = upload.live
         if not upload.receiving or live.partial is None:
             raise IncomingError(ErrorCode.WRONG_STATE,
@@ -193,7 +194,7 @@ class TicketOffice:
             raise IncomingError(ErrorCode.BEYOND_SIZE,
                                 f"bytes up to {end} go past the declared size {live.ticket.size}")
         upload.next_offset = end
-        written = live.partial.write(pieces)
+        written = live.partial.write(offset, pieces)
         written.addCallback(self._written, live)
         return written
 
@@ -472,7 +473,7 @@ class Upload:
     def receiving(self) -> bool:
         return self.active and self.live.ticket.state.accepts_bytes
 
-    def write(self, offset: int, pieces: Sequence[bytes]) -> Deferred[int]:
+    def write(self, offset: int, pieces: Sequence[bytes | Piece]) -> Deferred[int]:
         """Write ``pieces`` at ``offset``; fires with the new acknowledged offset."""
         return self.office.write(self, offset, pieces)
 

@@ -111,7 +111,7 @@ def make_service(config: Config, reactor: Any) -> MultiService:
     except (OSError, sqlite3.Error) as e:
         raise ConfigError("storage_dir", f"cannot use {config.storage_dir}: {e}") from None
     pool = ThreadPool(minthreads=1, maxthreads=config.storage_threads, name="incoming-storage")
-    storage = FileSystemStorage(config.storage_dir, reactor, pool)
+    storage = FileSystemStorage(config.storage_dir, reactor, pool, config.write_buffer_size)
     # A fresh connection per callback: callbacks are rare, and a pooled connection that
     # the backend closed meanwhile fails the POST (which is not retried at once).
     http = HTTPClient(Agent(reactor, pool=HTTPConnectionPool(reactor, persistent=False)))

@@ -1,14 +1,17 @@
-"""Unmasking client frames with one copy instead of Autobahn's three.
+"""Unmasking client frames where it costs least: while storage copies them into its buffers.
 
-Browsers mask every frame they send (RFC 6455 §5.3). Autobahn's NVX masker
-allocates a zeroed buffer, copies the payload in, XORs it, and copies it out
-again into ``bytes``: for upload traffic that is three passes over every byte
-on the reactor thread (PERF-NOTES.md). This masker copies the payload once
-into a ``bytearray`` and XORs it there with the same C routine, which releases
-the GIL. Storage accepts any bytes-like object, so nothing else changes.
+Browsers mask every frame they send (RFC 6455 §5.3). Autobahn unmasks each
+payload on the reactor thread into fresh memory; storage then copies it again
+into its aligned write buffers and hashes it after it has left the CPU's cache.
+Instead, for binary frames, Autobahn gets a masker that unmasks nothing
+(:class:`PassThroughMasker`), and each payload leaves it as
+:class:`MaskedBytes`: the storage thread copies it into its buffer, unmasks it
+there in place with Autobahn's C routine (which releases the GIL) and hashes
+it right away (``incoming/storage/direct.py``). The reactor thread only reads
+from the socket. Text messages are few and small: Autobahn unmasks those.
 
 Autobahn's compiled extension is optional; without it (or if its internals
-change) :func:`in_place_unmasker` returns None and Autobahn's own masker stays.
+change) :func:`pass_through_masker` returns None and Autobahn's own masker stays.
 """
 
 from __future__ import annotations
@@ -21,32 +24,66 @@ except ImportError:  # autobahn built without its C extension
     XorMaskerNvx = None
 
 
-if XorMaskerNvx is not None:
+class MaskedBytes:
+    """Payload bytes as they came from the client, with the mask that uncovers them.
 
-    class _InPlaceUnmasker(XorMaskerNvx):  # type: ignore[misc, valid-type]
-        # Autobahn asks pointer() after every read: counted here, not by a call into C.
-        __slots__ = ("_done",)
+    ``key`` is already turned so that its first byte applies to the first byte of ``data``.
+    This is what storage calls a piece: it knows its length, how to copy itself out
+    (unmasked) and how to cut itself into parts that still know.
+    """
 
-        def __init__(self, mask: bytes) -> None:
-            super().__init__(mask)
-            self._done = 0
+    __slots__ = ("data", "key")
 
-        def pointer(self) -> int:
-            return self._done
+    def __init__(self, data: Any, key: bytes) -> None:
+        self.data = data
+        self.key = key
 
-        def process(self, data: bytes) -> bytearray:
-            buffer = bytearray(data)
-            self.lib.nvx_xormask_process(self._masker, self.ffi.from_buffer("uint8_t[]", buffer),
-                                         len(buffer))
-            self._done += len(buffer)
-            return buffer
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def cut(self, start: int, end: int) -> MaskedBytes:
+        return MaskedBytes(memoryview(self.data)[start:end], _turned(self.key, start))
+
+    def copy_into(self, target: memoryview) -> None:
+        """Write the unmasked bytes into ``target`` (exactly as long)."""
+        target[:] = self.data
+        masker = XorMaskerNvx(self.key)
+        masker.lib.nvx_xormask_process(masker._masker,
+                                       masker.ffi.from_buffer("uint8_t[]", target), len(target))
+
+    def unmasked(self) -> bytes:
+        target = bytearray(len(self.data))
+        self.copy_into(memoryview(target))
+        return bytes(target)
 
 
-def in_place_unmasker(mask: bytes) -> Any:
-    """A masker for one frame with this 4-byte mask, or None to keep Autobahn's."""
-    if XorMaskerNvx is None:
+class PassThroughMasker:
+    """Autobahn's masker interface (``pointer``, ``process``) for one frame, unmasking
+    nothing: ``process`` hands the bytes on as :class:`MaskedBytes`."""
+
+    __slots__ = ("_key", "_done")
+
+    def __init__(self, mask: bytes) -> None:
+        self._key = bytes(mask)
+        self._done = 0
+
+    def pointer(self) -> int:
+        return self._done
+
+    def process(self, data: bytes) -> MaskedBytes:
+        piece = MaskedBytes(data, _turned(self._key, self._done))
+        self._done += len(data)
+        return piece
+
+
+def pass_through_masker(mask: bytes) -> PassThroughMasker | None:
+    """A masker for one binary frame with this 4-byte mask, or None to keep Autobahn's."""
+    if XorMaskerNvx is None or len(mask) != 4:
         return None
-    try:
-        return _InPlaceUnmasker(mask)
-    except Exception:  # noqa: BLE001 — a changed Autobahn must not break uploads
-        return None
+    return PassThroughMasker(mask)
+
+
+def _turned(key: bytes, offset: int) -> bytes:
+    """The key as it applies from ``offset`` bytes into the payload."""
+    turn = offset % 4
+    return key[turn:] + key[:turn]

@@ -35,7 +35,7 @@ from incoming.config import Config
 from incoming.errors import ErrorCode, IncomingError
 from incoming.office import MAX_FILENAME, MAX_REASON, TicketOffice, Upload
 from incoming.tickets import State, Ticket
-from incoming.unmasking import in_place_unmasker
+from incoming.unmasking import MaskedBytes, pass_through_masker
 
 MAX_TEXT_MESSAGE = 16 * 1024
 MAX_TICKET_ID = 256
@@ -118,8 +118,9 @@ class UploadProtocol(WebSocketServerProtocol):
         self._message_binary = False
         self._message_size = 0
         self._text_parts: list[bytes] = []
-        self._pending: list[bytes] = []
-        """Bytes gathered for the next write: ``_flushed`` up to ``_received``."""
+        self._pending: list[bytes | MaskedBytes] = []
+        """Bytes gathered for the next write: ``_flushed`` up to ``_received``. Still masked
+        where Autobahn's C extension is there to unmask them in storage (unmasking.py)."""
         self._received = 0
         """Offset just past the last byte received (written, being written or gathered)."""
         self._flushed = 0
@@ -169,17 +170,18 @@ class UploadProtocol(WebSocketServerProtocol):
             if self._message_size > MAX_TEXT_MESSAGE:
                 self._fail(IncomingError(ErrorCode.BAD_REQUEST, "text message too long"))
             return
-        self._unmask_in_place()
+        self._leave_masked()
         self._read_to_frame_end(length)
         self._check_binary_frame(length)
 
-    def _unmask_in_place(self) -> None:
-        """Swap Autobahn's masker for this frame for one that copies once (see unmasking.py)."""
+    def _leave_masked(self) -> None:
+        """Swap Autobahn's masker for this frame for one that leaves the unmasking to storage
+        (see unmasking.py)."""
         frame = self.current_frame
         if frame is not None and frame.mask and frame.length:
-            unmasker = in_place_unmasker(frame.mask)
-            if unmasker is not None:
-                self.current_frame_masker = unmasker
+            masker = pass_through_masker(frame.mask)
+            if masker is not None:
+                self.current_frame_masker = masker
 
     def _read_to_frame_end(self, length: int) -> None:
         """Size the next reads to end exactly where this frame ends, then read one header.
@@ -211,7 +213,7 @@ class UploadProtocol(WebSocketServerProtocol):
                                      f"{self._received + length - self._acked} bytes beyond the "
                                      f"last acknowledgement, the window is {config.window_size}"))
 
-    def onMessageFrameData(self, payload: bytes) -> None:
+    def onMessageFrameData(self, payload: bytes | MaskedBytes) -> None:
         if self._phase is Phase.CLOSING:
             return
         self._note_activity()  # a slow client may take long over one message

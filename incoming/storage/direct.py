@@ -1,42 +1,127 @@
-"""Writing upload bytes to disk around the page cache (``O_DIRECT``) where the file system
-allows it.
+"""Taking upload bytes in, and writing them to disk around the page cache (``O_DIRECT``)
+where the file system allows it.
 
-Why: nothing here reads an upload back, and its backend may never read it on
-this machine. Through the page cache every byte is copied once more, and every
-new cache page comes from memory the kernel (in a VM, the host) must first
-reclaim; a big upload also pushes out what other programs cache. Measured on
-the development VM (bench/README.rst): buffered writes cost 0.3 CPU s/GiB at
-best and 2.6 while the cache grows; direct writes of whole 4 MiB blocks 0.02–0.06.
+Why around the page cache: nothing here reads an upload back, and its backend
+may never read it on this machine. Through the page cache every byte is copied
+once more, and every new cache page comes from memory the kernel (in a VM, the
+host) must first reclaim; a big upload also pushes out what other programs
+cache. Measured on the development VM (bench/README.rst): buffered writes cost
+0.3 CPU s/GiB at best and 2.6 while the cache grows; direct writes 0.02–0.06.
 The bytes are on the device when the write returns, so the final ``fdatasync``
 before ``stored`` has only metadata left to do, and a slow disk slows the
 upload down instead of filling memory with dirty pages.
 
-How: the file is opened twice. The whole aligned blocks of each write are
-copied into a page-aligned staging buffer (one per thread) and written through
-the ``O_DIRECT`` descriptor; the unaligned bytes at either end go through the
-ordinary one, landing in pages the direct writes never touch. Where the file
-system refuses ``O_DIRECT`` (at open or at the first write), every write is an
-ordinary buffered one.
+Why the bytes are copied first: direct writes need memory aligned like the
+file offset. :func:`take_in` copies the pieces of a write into page-aligned
+:class:`Buffers`, each byte at the same position modulo :data:`ALIGNMENT` as
+in the file, and hashes them as it goes, while they are still in the CPU's
+cache: hashing bytes that had left it cost 0.9 CPU s/GiB here against 0.56.
+A piece may also be a masked WebSocket payload that unmasks itself during the
+copy (``incoming/unmasking.py``), so the bytes are touched by one thread, once.
+
+How: the file is opened twice. The whole blocks of a write go through the
+``O_DIRECT`` descriptor, straight from the buffers; the unaligned bytes at
+either end go through the ordinary one, into pages the direct writes never
+touch. Where the file system refuses ``O_DIRECT`` (at open or at the first
+write), every write is an ordinary buffered one.
 """
 
 from __future__ import annotations
 
+import collections
 import errno
 import mmap
 import os
-import threading
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 ALIGNMENT = 4096
 """Offsets, lengths and buffer addresses of direct writes are multiples of this: the page
 size, and the logical block size of any disk (512 or 4096 bytes)."""
-STAGING_SIZE = 4 << 20
+BUFFER_SIZE = 256 << 10
+"""One buffer of the pool; a write takes as many as it needs. Small, so that the many
+small writes of slow uploads do not each hold a large one."""
 _IOV_MAX = 1024
 
-_per_thread = threading.local()
+
+class Piece(Protocol):
+    """What a write may be made of besides bytes-like objects: something that knows how to
+    copy itself out (and can be cut into parts that can)."""
+
+    def __len__(self) -> int: ...
+
+    def copy_into(self, target: memoryview) -> None: ...
+
+    def cut(self, start: int, end: int) -> Piece: ...
+
+
+class Buffers:
+    """A pool of page-aligned buffers, reused so that their memory stays mapped and warm.
+
+    Used from the reactor thread only: taken when a write is queued, given
+    back when it is done. At most ``keep`` free buffers are kept.
+    """
+
+    def __init__(self, keep: int) -> None:
+        self._keep = keep
+        self._free: list[mmap.mmap] = []
+
+    def take(self, offset: int, size: int) -> list[mmap.mmap]:
+        """Enough buffers for ``size`` bytes that start at file offset ``offset``."""
+        count = -(-(offset % ALIGNMENT + size) // BUFFER_SIZE)
+        return [self._free.pop() if self._free else mmap.mmap(-1, BUFFER_SIZE)
+                for _ in range(count)]
+
+    def give_back(self, buffers: list[mmap.mmap]) -> None:
+        for buffer in buffers:
+            if len(self._free) < self._keep:
+                self._free.append(buffer)
+            else:
+                buffer.close()
+
+
+def take_in(pieces: Sequence[Any], buffers: list[mmap.mmap], offset: int,
+            taken: Callable[[memoryview], object]) -> list[memoryview]:
+    """Copy ``pieces`` (bytes-like or :class:`Piece`) into ``buffers`` as they will lie in
+    the file from ``offset``, calling ``taken`` with each part just copied (to hash it while
+    it is in the CPU's cache); returns the filled parts of the buffers, in order."""
+    views: list[memoryview] = []
+    position = offset % ALIGNMENT
+    queue = collections.deque(pieces)
+    for buffer in buffers:
+        view = memoryview(buffer)
+        start = position
+        while queue and position < BUFFER_SIZE:
+            piece = queue.popleft()
+            room = BUFFER_SIZE - position
+            if len(piece) > room:  # the rest goes to the next buffer
+                queue.appendleft(_cut(piece, room, len(piece)))
+                piece = _cut(piece, 0, room)
+            target = view[position:position + len(piece)]
+            _copy(piece, target)
+            taken(target)
+            position += len(piece)
+        views.append(view[start:position])
+        position = 0
+    return views
+
+
+def _cut(piece: Any, start: int, end: int) -> Any:
+    cut = getattr(piece, "cut", None)
+    return cut(start, end) if cut is not None else memoryview(piece)[start:end]
+
+
+def _copy(piece: Any, target: memoryview) -> None:
+    copy_into = getattr(piece, "copy_into", None)
+    if copy_into is not None:
+        copy_into(target)
+    else:
+        target[:] = piece
 
 
 class FileWriter:
-    """One open partial file: ``write`` appends views at an offset, ``fd`` reads and syncs."""
+    """One open partial file: ``write`` puts buffers from :func:`take_in` at their offset;
+    ``fd`` is there to read and sync."""
 
     def __init__(self, path: str) -> None:
         self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
@@ -48,7 +133,8 @@ class FileWriter:
         return self._direct_fd is not None
 
     def write(self, views: list[memoryview], offset: int) -> int:
-        """Write ``views`` one after another from ``offset``; returns the offset after them."""
+        """Write what :func:`take_in` filled for ``offset``; returns the offset after it."""
+        views = [view for view in views if len(view)]
         end = offset + sum(len(view) for view in views)
         first_block = -(-offset // ALIGNMENT) * ALIGNMENT
         last_block = end // ALIGNMENT * ALIGNMENT
@@ -58,7 +144,9 @@ class FileWriter:
         head, views = _split(views, first_block - offset)
         middle, tail = _split(views, last_block - first_block)
         _write_all(self.fd, head, offset)
-        self._write_blocks(middle, first_block)
+        written = self._write_direct(middle, first_block)
+        if written < last_block - first_block:  # short (disk nearly full) or refused
+            _write_all(self.fd, _split(middle, written)[1], first_block + written)
         _write_all(self.fd, tail, last_block)
         return end
 
@@ -68,27 +156,25 @@ class FileWriter:
             self._direct_fd = None
         os.close(self.fd)
 
-    def _write_blocks(self, views: list[memoryview], offset: int) -> None:
-        staging = _staging_buffer()
-        while views:
-            chunk, views = _split(views, len(staging))
-            size = _gather(chunk, staging)
-            written = self._write_direct(staging[:size], offset)
-            if written < size:  # short (disk nearly full) or refused: the rest, buffered
-                _write_all(self.fd, [staging[written:size]], offset + written)
-            offset += size
-
-    def _write_direct(self, block: memoryview, offset: int) -> int:
+    def _write_direct(self, views: list[memoryview], offset: int) -> int:
+        """Whole blocks from aligned memory (each view starts at an aligned file offset and
+        at the same position in a page-aligned buffer); returns how much was written."""
         assert self._direct_fd is not None
+        written = 0
         try:
-            return os.pwrite(self._direct_fd, block, offset)
+            while views:
+                count = os.pwritev(self._direct_fd, views[:_IOV_MAX], offset + written)
+                if count % ALIGNMENT or not count:
+                    return written + count
+                written += count
+                _, views = _split(views, count)
         except OSError as e:
             if e.errno != errno.EINVAL:
                 raise
             # Opened, but this file system (or device) wants other alignments: stop trying.
             os.close(self._direct_fd)
             self._direct_fd = None
-            return 0
+        return written
 
 
 def _open_direct(path: str) -> int | None:
@@ -101,22 +187,6 @@ def _open_direct(path: str) -> int | None:
         if e.errno != errno.EINVAL:
             raise
         return None
-
-
-def _staging_buffer() -> memoryview:
-    """This thread's page-aligned buffer; pool threads run one job each at a time."""
-    staging = getattr(_per_thread, "staging", None)
-    if staging is None:
-        staging = _per_thread.staging = memoryview(mmap.mmap(-1, STAGING_SIZE))
-    return staging
-
-
-def _gather(views: list[memoryview], into: memoryview) -> int:
-    position = 0
-    for view in views:
-        into[position:position + len(view)] = view
-        position += len(view)
-    return position
 
 
 def _write_all(fd: int, views: list[memoryview], offset: int) -> None:

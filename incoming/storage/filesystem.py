@@ -25,14 +25,14 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
-from twisted.internet.defer import Deferred, FirstError, fail, gatherResults, succeed
+from twisted.internet.defer import Deferred, fail, inlineCallbacks, succeed
 from twisted.internet.interfaces import IReactorFromThreads
 from twisted.internet.threads import deferToThreadPool
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
 from incoming.errors import ErrorCode, IncomingError
-from incoming.storage.direct import FileWriter
+from incoming.storage.direct import BUFFER_SIZE, Buffers, FileWriter, Piece, take_in
 
 _READ_BLOCK = 1 << 20
 _Job = tuple[Callable[..., Any], tuple[Any, ...], Deferred[Any]]
@@ -46,7 +46,10 @@ class StoredFile:
 
 
 class FileSystemStorage:
-    def __init__(self, root: str, reactor: IReactorFromThreads, pool: ThreadPool) -> None:
+    def __init__(self, root: str, reactor: IReactorFromThreads, pool: ThreadPool,
+                 buffered_bytes: int = 64 << 20) -> None:
+        """``buffered_bytes``: how much memory idle write buffers may keep (the server passes
+        ``write_buffer_size``, the most that can be in flight at once)."""
         self.root = os.path.abspath(root)
         self._partial_dir = os.path.join(self.root, "partial")
         self._complete_dir = os.path.join(self.root, "complete")
@@ -54,6 +57,7 @@ class FileSystemStorage:
         os.makedirs(self._complete_dir, exist_ok=True)
         self._reactor = reactor
         self._pool = pool
+        self._buffers = Buffers(keep=buffered_bytes // BUFFER_SIZE)
 
     def partial(self, ticket_id: str) -> PartialFile:
         """A handle on the ticket's partial file; nothing is opened until it is used."""
@@ -61,6 +65,7 @@ class FileSystemStorage:
             os.path.join(self._partial_dir, ticket_id),
             os.path.join(self._complete_dir, ticket_id),
             self._complete_dir,
+            self._buffers,
             self._reactor,
             self._pool,
         )
@@ -171,21 +176,24 @@ class Lane:
 class PartialFile:
     """The bytes of one upload so far, appended in order, hashed on the way in.
 
-    Two lanes run side by side, so that hashing (the costlier part) overlaps
-    writing instead of following it: the disk lane opens, writes, completes and
-    closes; the hash lane feeds the SHA-256. Each lane owns its attributes
-    (``_file`` and ``_on_disk``; ``_hashed``); ``_hash`` is touched outside the
-    hash lane only while that lane is idle. ``offset`` — the bytes safely
-    written, what may be acknowledged — changes on the reactor thread only.
+    A write goes through two lanes, one after the other, so that the next
+    write's intake overlaps this one's trip to the disk: the intake lane copies
+    the pieces into aligned buffers and feeds the SHA-256 (``direct.take_in``),
+    the disk lane opens, writes, completes and closes. Each lane owns its
+    attributes (intake: ``_hash``, ``_hashed``; disk: ``_file``, ``_on_disk``);
+    ``_hash`` is touched outside the intake lane only while that lane is idle.
+    ``offset`` — the bytes safely written, what may be acknowledged — changes
+    on the reactor thread only.
     """
 
-    def __init__(self, path: str, complete_path: str, complete_dir: str,
+    def __init__(self, path: str, complete_path: str, complete_dir: str, buffers: Buffers,
                  reactor: IReactorFromThreads, pool: ThreadPool) -> None:
         self.path = path
         self._complete_path = complete_path
         self._complete_dir = complete_dir
+        self._buffers = buffers
+        self._intake = Lane(reactor, pool)
         self._disk = Lane(reactor, pool)
-        self._hashing = Lane(reactor, pool)
         self._file: FileWriter | None = None
         self._hash: Any = None
         self._on_disk = 0
@@ -196,31 +204,37 @@ class PartialFile:
 
     def open(self) -> Deferred[int]:
         """Open (creating if needed) and learn how many bytes are there; fires with the offset."""
-        opened = self._hashing.idle().addCallback(
+        opened = self._intake.idle().addCallback(
             lambda _: self._disk.submit(self._open_in_thread))
         return opened.addCallback(self._advance)
 
-    def write(self, pieces: Sequence[bytes]) -> Deferred[int]:
-        """Append ``pieces`` at the current offset; fires with the new offset once written.
+    def write(self, offset: int, pieces: Sequence[bytes | Piece]) -> Deferred[int]:
+        """Append ``pieces`` (bytes-like, or a :class:`~incoming.storage.direct.Piece`) at
+        ``offset``, the end of what was written or queued before; fires with the new offset
+        once written.
 
-        It fires once the pieces are hashed too: the bytes stay in memory until
-        both lanes are done with them, and whoever waits for this Deferred
+        The pieces stay in memory until then: whoever waits for this Deferred
         before sending more keeps that memory bounded.
         """
-        hashed = self._hashing.submit(self._hash_in_thread, pieces)
-        written = self._disk.submit(self._write_in_thread, pieces)
-        both = gatherResults([written, hashed], consumeErrors=True)
-        both.addCallbacks(lambda results: self._advance(results[0]), _first_error)
-        return both
+        buffers = self._buffers.take(offset, sum(len(piece) for piece in pieces))
+        taken = self._intake.submit(self._take_in_thread, offset, pieces, buffers)
+        written = taken.addCallback(lambda views: self._disk.submit(self._write_in_thread,
+                                                                    offset, views))
+
+        def done(result: Any) -> Any:
+            self._buffers.give_back(buffers)
+            return result
+
+        return written.addBoth(done).addCallback(self._advance)
 
     def complete(self) -> Deferred[StoredFile]:
         """Flush to disk and move the file into place atomically; fires with what was stored."""
-        def when_hashed(_: None) -> Deferred[StoredFile]:
-            if self._hashing.broken is not None:
-                return fail(self._hashing.broken)
+        def when_taken_in(_: None) -> Deferred[StoredFile]:
+            if self._intake.broken is not None:
+                return fail(self._intake.broken)
             return self._disk.submit(self._complete_in_thread)
 
-        return self._hashing.idle().addCallback(when_hashed)
+        return self._intake.idle().addCallback(when_taken_in)
 
     def close(self) -> Deferred[None]:
         """Close the file descriptor (after queued writes); the bytes and the hash state stay."""
@@ -229,13 +243,15 @@ class PartialFile:
     def reopen(self) -> Deferred[int]:
         """Forget a failure and start again from what is on disk."""
         self._disk.reset()
-        self._hashing.reset()
+        self._intake.reset()
         self._hash = None
         return self.close().addCallback(lambda _: self.open())
 
-    def idle(self) -> Deferred[None]:
+    @inlineCallbacks
+    def idle(self) -> Any:
         """Fires once every queued operation, in both lanes, has run."""
-        return self._disk.idle().addCallback(lambda _: self._hashing.idle())
+        yield self._intake.idle()  # first: what it finishes goes on to the disk lane
+        yield self._disk.idle()
 
     def _advance(self, offset: int) -> int:
         self.offset = offset
@@ -268,14 +284,18 @@ class PartialFile:
             position += len(block)
         self._hashed = position
 
-    def _hash_in_thread(self, pieces: Sequence[bytes]) -> None:
-        for piece in pieces:
-            self._hash.update(piece)  # releases the GIL for large pieces
-            self._hashed += len(piece)
+    def _take_in_thread(self, offset: int, pieces: Sequence[Any],
+                        buffers: list[Any]) -> list[memoryview]:
+        views = take_in(pieces, buffers, offset, self._hash.update)  # releases the GIL
+        self._hashed += sum(len(view) for view in views)
+        return views
 
-    def _write_in_thread(self, pieces: Sequence[bytes]) -> int:
-        views = [memoryview(piece) for piece in pieces if len(piece)]
-        self._on_disk = self._ensure_open().write(views, self._on_disk)
+    def _write_in_thread(self, offset: int, views: list[memoryview]) -> int:
+        writer = self._ensure_open()
+        if offset != self._on_disk:
+            raise IncomingError(ErrorCode.STORAGE_FAILED,
+                                f"bytes for offset {offset}, but the file ends at {self._on_disk}")
+        self._on_disk = writer.write(views, offset)
         return self._on_disk
 
     def _complete_in_thread(self) -> StoredFile:
@@ -295,11 +315,6 @@ class PartialFile:
         if self._file is not None:
             self._file.close()
             self._file = None
-
-
-def _first_error(failure: Failure) -> Failure:
-    """gatherResults wraps the failure of the first Deferred that failed: unwrap it."""
-    return failure.value.subFailure if failure.check(FirstError) else failure
 
 
 def _fsync_directory(path: str) -> None:

@@ -1,72 +1,110 @@
-"""Writes around the page cache: whole blocks through O_DIRECT, the ragged ends buffered,
-and plain buffered writes wherever the file system refuses O_DIRECT."""
+"""Taking bytes into aligned buffers (hashing and unmasking on the way) and writing them
+around the page cache: whole blocks through O_DIRECT, the ragged ends buffered, and plain
+buffered writes wherever the file system refuses O_DIRECT."""
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
 
-from incoming.storage.direct import ALIGNMENT, STAGING_SIZE, FileWriter
+from incoming.storage.direct import ALIGNMENT, BUFFER_SIZE, Buffers, FileWriter, take_in
+from incoming.unmasking import MaskedBytes
+from test.support.wsclient import mask as xor_mask
 
-RAGGED = [1, ALIGNMENT - 1, 3 * ALIGNMENT + 5, 17, 2 * ALIGNMENT, 1000]
-
-
-def data(size: int) -> bytes:
-    return os.urandom(size)
+RAGGED = [1, ALIGNMENT - 1, 3 * ALIGNMENT + 5, 17, 2 * ALIGNMENT, 1000, BUFFER_SIZE + 3]
 
 
-def write_in_pieces(writer: FileWriter, content: bytes, sizes: list[int]) -> None:
-    offset = 0
-    for size in sizes:
-        views = [memoryview(content[offset:offset + size // 2]),
-                 memoryview(content[offset + size // 2:offset + size])]
-        assert writer.write([v for v in views if len(v)], offset) == offset + size
-        offset += size
+def address(view: memoryview) -> int:
+    return ctypes.addressof(ctypes.c_char.from_buffer(view))
+
+
+def take(pieces, offset, buffers=None):
+    """take_in with fresh buffers; returns the views and what ``taken`` was called with."""
+    buffers = buffers or Buffers(keep=0)
+    parts: list[bytes] = []
+    size = sum(len(piece) for piece in pieces)
+    views = take_in(pieces, buffers.take(offset, size), offset, lambda v: parts.append(bytes(v)))
+    return views, parts
+
+
+def test_bytes_lie_in_the_buffers_as_in_the_file():
+    """Each byte sits at its file offset's position modulo ALIGNMENT, buffers meet at aligned
+    file offsets, and ``taken`` sees every byte once, in order."""
+    data = os.urandom(sum(RAGGED))
+    pieces, position = [], 0
+    for size in RAGGED:
+        pieces.append(data[position:position + size])
+        position += size
+    offset = 5000
+    views, parts = take(pieces, offset)
+    assert b"".join(bytes(v) for v in views) == data == b"".join(parts)
+    file_offset = offset
+    for view in views:
+        assert address(view) % ALIGNMENT == file_offset % ALIGNMENT
+        file_offset += len(view)
+        if view is not views[-1]:
+            assert file_offset % ALIGNMENT == 0
+
+
+def test_masked_pieces_are_unmasked_on_the_way_in():
+    """A masked payload cut across buffers comes out as the original bytes."""
+    key, data = b"\x01\x02\x03\x04", os.urandom(BUFFER_SIZE + 12_345)
+    piece = MaskedBytes(xor_mask(data, key), key)
+    views, parts = take([piece.cut(0, 7), piece.cut(7, len(piece))], 4093)
+    assert b"".join(bytes(v) for v in views) == data == b"".join(parts)
+
+
+def test_the_pool_reuses_buffers_and_keeps_no_more_than_asked():
+    buffers = Buffers(keep=2)
+    taken = buffers.take(ALIGNMENT - 1, BUFFER_SIZE)  # one byte spills into a second buffer
+    assert len(taken) == 2
+    buffers.give_back(taken + buffers.take(0, 1))
+    again = buffers.take(0, 2 * BUFFER_SIZE)
+    assert set(map(id, again)) == set(map(id, taken))
 
 
 class Calls:
-    """Records the direct (pwrite) and buffered (pwritev) system calls, then makes them."""
+    """Records the pwritev calls made through the direct and through the buffered fd."""
 
     def __init__(self, monkeypatch) -> None:
-        self.direct: list[tuple[int, int]] = []
-        self.buffered: list[tuple[int, int]] = []
-        real_pwrite, real_pwritev = os.pwrite, os.pwritev
-
-        def pwrite(fd, block, offset):
-            self.direct.append((offset, len(block)))
-            return real_pwrite(fd, block, offset)
+        self.calls: list[tuple[int, int, int]] = []
+        real_pwritev = os.pwritev
 
         def pwritev(fd, views, offset):
-            self.buffered.append((offset, sum(len(v) for v in views)))
+            self.calls.append((fd, offset, sum(len(v) for v in views)))
             return real_pwritev(fd, views, offset)
 
-        monkeypatch.setattr(os, "pwrite", pwrite)
         monkeypatch.setattr(os, "pwritev", pwritev)
+
+    def through(self, fd):
+        return [(offset, size) for called_fd, offset, size in self.calls if called_fd == fd]
+
+
+def write_ragged(writer: FileWriter, data: bytes) -> None:
+    """Write ``data`` as successive writes of RAGGED sizes, each taken in first."""
+    offset = 0
+    for size in RAGGED:
+        views, _ = take([data[offset:offset + size]], offset)
+        assert writer.write(views, offset) == offset + size
+        offset += size
 
 
 def test_whole_blocks_go_direct_and_ragged_ends_buffered(tmp_path, monkeypatch):
-    """Every direct write is aligned in offset and length; buffered ones never cover a whole
-    block; the file holds exactly the bytes, in order."""
-    content = data(sum(RAGGED))
+    data = os.urandom(sum(RAGGED))
     calls = Calls(monkeypatch)
     writer = FileWriter(str(tmp_path / "f"))
     assert writer.direct
-    write_in_pieces(writer, content, RAGGED)
+    direct_fd = writer._direct_fd
+    write_ragged(writer, data)
     writer.close()
-    assert (tmp_path / "f").read_bytes() == content
-    assert calls.direct, "no whole block went around the page cache"
-    assert all(offset % ALIGNMENT == 0 and size % ALIGNMENT == 0 for offset, size in calls.direct)
-    assert all(size < 2 * ALIGNMENT for _, size in calls.buffered)
-    written = sorted(calls.direct + calls.buffered)
+    assert (tmp_path / "f").read_bytes() == data
+    direct, buffered = calls.through(direct_fd), calls.through(writer.fd)
+    assert direct, "no whole block went around the page cache"
+    assert all(offset % ALIGNMENT == 0 and size % ALIGNMENT == 0 for offset, size in direct)
+    assert all(size < 2 * ALIGNMENT for _, size in buffered)
+    written = sorted(direct + buffered)
     assert [start + size for start, size in written[:-1]] == [start for start, _ in written[1:]]
-
-
-def test_a_write_larger_than_the_staging_buffer(tmp_path):
-    content = data(2 * STAGING_SIZE + ALIGNMENT + 7)
-    writer = FileWriter(str(tmp_path / "f"))
-    write_in_pieces(writer, content, [3, len(content) - 3])
-    writer.close()
-    assert (tmp_path / "f").read_bytes() == content
 
 
 def test_buffered_when_the_file_system_refuses_o_direct_at_open(tmp_path, monkeypatch):
@@ -78,28 +116,45 @@ def test_buffered_when_the_file_system_refuses_o_direct_at_open(tmp_path, monkey
         return real_open(path, flags, *mode)
 
     monkeypatch.setattr(os, "open", open_without_direct)
-    calls = Calls(monkeypatch)
-    content = data(sum(RAGGED))
+    data = os.urandom(sum(RAGGED))
     writer = FileWriter(str(tmp_path / "f"))
     assert not writer.direct
-    write_in_pieces(writer, content, RAGGED)
+    write_ragged(writer, data)
     writer.close()
-    assert calls.direct == []
-    assert (tmp_path / "f").read_bytes() == content
+    assert (tmp_path / "f").read_bytes() == data
 
 
 def test_buffered_from_the_first_direct_write_refused(tmp_path, monkeypatch):
     """A file system that opens with O_DIRECT but refuses the write loses no byte."""
-    calls = Calls(monkeypatch)
-
-    def refuse(fd, block, offset):
-        calls.direct.append((offset, len(block)))
-        raise OSError(errno.EINVAL, "Invalid argument")
-
-    monkeypatch.setattr(os, "pwrite", refuse)
-    content = data(sum(RAGGED))
     writer = FileWriter(str(tmp_path / "f"))
-    write_in_pieces(writer, content, RAGGED)
+    direct_fd, real_pwritev, refused = writer._direct_fd, os.pwritev, []
+
+    def pwritev(fd, views, offset):
+        if fd == direct_fd:
+            refused.append(offset)
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real_pwritev(fd, views, offset)
+
+    monkeypatch.setattr(os, "pwritev", pwritev)
+    data = os.urandom(sum(RAGGED))
+    write_ragged(writer, data)
     writer.close()
-    assert len(calls.direct) == 1 and not writer.direct
-    assert (tmp_path / "f").read_bytes() == content
+    assert len(refused) == 1 and not writer.direct
+    assert (tmp_path / "f").read_bytes() == data
+
+
+def test_a_short_direct_write_is_finished_buffered(tmp_path, monkeypatch):
+    """A direct write that takes less than asked (a disk nearly full) loses no byte."""
+    writer = FileWriter(str(tmp_path / "f"))
+    direct_fd, real_pwritev = writer._direct_fd, os.pwritev
+
+    def pwritev(fd, views, offset):
+        if fd == direct_fd:  # take 100 bytes, as a full disk might, through the other fd
+            return real_pwritev(writer.fd, [bytes(views[0][:100])], offset)
+        return real_pwritev(fd, views, offset)
+
+    monkeypatch.setattr(os, "pwritev", pwritev)
+    data = os.urandom(sum(RAGGED))
+    write_ragged(writer, data)
+    writer.close()
+    assert (tmp_path / "f").read_bytes() == data

@@ -10,7 +10,7 @@ import pytest
 from incoming.errors import ErrorCode, IncomingError
 from incoming.registry.memory import MemoryRegistry
 from incoming.registry.sqlite import SQLiteRegistry
-from incoming.storage.filesystem import FileSystemStorage
+from incoming.storage.filesystem import FileSystemStorage, Lane
 from incoming.tickets import State, Ticket
 from test.support.doubles import HeldThreads, ImmediateThreads
 
@@ -32,9 +32,9 @@ def test_bytes_land_in_order_under_the_ticket_name(tmp_path):
     threads = HeldThreads()
     partial = storage(tmp_path, threads).partial("T1")
     partial.open()
-    offsets = [partial.write([b"ab", b"c"]), partial.write([b"def"])]
+    offsets = [partial.write(0, [b"ab", b"c"]), partial.write(3, [b"def"])]
     assert not offsets[0].called
-    assert threads.run() == 2  # each lane runs its whole queue in one pool call
+    threads.run()
     assert [value(d) for d in offsets] == [3, 6]
     assert (tmp_path / "partial" / "T1").read_bytes() == b"abcdef"
 
@@ -44,8 +44,8 @@ def test_complete_moves_the_file_and_reports_its_hash(tmp_path):
     data = os.urandom(100_000)
     partial = storage(tmp_path).partial("T2")
     partial.open()
-    partial.write([data[:60_000]])
-    partial.write([data[60_000:]])
+    partial.write(0, [data[:60_000]])
+    partial.write(60_000, [data[60_000:]])
     stored = value(partial.complete())
     assert stored.path == str(tmp_path / "complete" / "T2") and stored.size == len(data)
     assert stored.sha256 == hashlib.sha256(data).hexdigest()
@@ -57,11 +57,11 @@ def test_reopening_rehashes_what_is_on_disk(tmp_path):
     store = storage(tmp_path)
     first = store.partial("T3")
     first.open()
-    first.write([b"x" * 1000])
+    first.write(0, [b"x" * 1000])
     value(first.close())
     second = store.partial("T3")
     assert value(second.open()) == 1000
-    second.write([b"y" * 10])
+    second.write(1000, [b"y" * 10])
     assert value(second.complete()).sha256 == hashlib.sha256(b"x" * 1000 + b"y" * 10).hexdigest()
 
 
@@ -69,14 +69,23 @@ def test_a_failed_write_fails_the_rest_until_reopened(tmp_path, monkeypatch):
     """After a write error every queued operation fails with storage_failed; reopen recovers."""
     partial = storage(tmp_path).partial("T4")
     partial.open()
-    partial.write([b"good"])
+    partial.write(0, [b"good"])
     monkeypatch.setattr(os, "pwritev", lambda *a: (_ for _ in ()).throw(OSError(5, "I/O error")))
-    failed = value(partial.write([b"bad"]))
+    failed = value(partial.write(4, [b"bad"]))
     assert isinstance(failed.value, IncomingError)
     assert failed.value.code is ErrorCode.STORAGE_FAILED
-    assert isinstance(value(partial.write([b"more"])).value, IncomingError)
+    assert isinstance(value(partial.write(7, [b"more"])).value, IncomingError)
     monkeypatch.undo()
     assert value(partial.reopen()) == 4
+
+
+def test_a_lane_runs_what_is_queued_meanwhile_in_the_same_pool_call():
+    """A lane goes from one job to the next in its pool thread, without the reactor."""
+    threads = HeldThreads()
+    lane = Lane(threads, threads)
+    results = [lane.submit(lambda n=n: n) for n in range(3)]
+    assert threads.run() == 1
+    assert [value(d) for d in results] == [0, 1, 2]
 
 
 def test_idle_waits_for_queued_work(tmp_path):

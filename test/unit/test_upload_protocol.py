@@ -417,18 +417,24 @@ def test_reading_stops_while_too_many_bytes_wait_for_the_disk(tmp_path):
     assert server.factory.write_budget.used == 0
 
 
-def test_frames_are_unmasked_in_place_with_one_copy():
-    """The in-place unmasker gives the same bytes as XOR with the mask, across split calls."""
-    from incoming.unmasking import in_place_unmasker
+def test_binary_payloads_leave_autobahn_masked_and_unmask_in_any_cut():
+    """The pass-through masker hands payloads on masked, each piece carrying the key as it
+    applies to it: split calls and cuts at odd places still uncover the original bytes."""
+    from incoming.unmasking import pass_through_masker
     from test.support.wsclient import mask as xor_mask
 
     key, data = b"\x12\x34\x56\x78", os.urandom(10_001)
-    unmasker = in_place_unmasker(key)
-    assert unmasker is not None, "Autobahn's NVX extension is expected on this platform"
+    masker = pass_through_masker(key)
+    assert masker is not None, "Autobahn's NVX extension is expected on this platform"
     masked = xor_mask(data, key)
-    out = unmasker.process(masked[:3]) + unmasker.process(masked[3:5000]) + unmasker.process(
-        masked[5000:])
-    assert bytes(out) == data and unmasker.pointer() == len(data)
+    pieces = [masker.process(masked[:3]), masker.process(masked[3:5000]),
+              masker.process(masked[5000:])]
+    assert masker.pointer() == len(data)
+    assert bytes(pieces[0].data) == masked[:3], "nothing is unmasked on the reactor thread"
+    assert b"".join(piece.unmasked() for piece in pieces) == data
+    middle = pieces[1]
+    cuts = [middle.cut(0, 1), middle.cut(1, 2002), middle.cut(2002, len(middle))]
+    assert b"".join(piece.unmasked() for piece in cuts) == data[3:5000]
 
 
 def test_cancel_after_the_last_byte_is_ignored(server):
