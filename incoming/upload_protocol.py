@@ -69,11 +69,18 @@ class WriteBudget:
         self.used = 0
         self._held: set[Any] = set()
 
-    def take(self, size: int, transport: Any) -> None:
+    def take(self, size: int, transport: Any) -> bool:
+        """Count ``size`` more bytes; whether this connection is now held (not read).
+
+        A held connection must hand what it gathered to storage at once, even
+        mid-message: nothing else would, and with enough connections held that
+        way the total would never fall back under half the limit.
+        """
         self.used += size
         if self.used > self.limit and transport not in self._held:
             self._held.add(transport)
             transport.pauseProducing()
+        return transport in self._held
 
     def give_back(self, size: int) -> None:
         self.used -= size
@@ -222,8 +229,8 @@ class UploadProtocol(WebSocketServerProtocol):
             return
         self._pending.append(payload)
         self._received += len(payload)
-        self.factory.write_budget.take(len(payload), self.transport)
-        if self._received - self._flushed >= BATCH_BYTES:
+        held = self.factory.write_budget.take(len(payload), self.transport)
+        if held or self._received - self._flushed >= BATCH_BYTES:
             self._flush()
 
     def onMessageFrameEnd(self) -> None:

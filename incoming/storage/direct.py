@@ -73,11 +73,10 @@ class Buffers:
                 for _ in range(count)]
 
     def give_back(self, buffers: list[mmap.mmap]) -> None:
-        for buffer in buffers:
-            if len(self._free) < self._keep:
-                self._free.append(buffer)
-            else:
-                buffer.close()
+        # One not kept is unmapped once the last view of it is gone (closing it while
+        # views remain would fail).
+        room = max(self._keep - len(self._free), 0)
+        self._free.extend(buffers[:room])
 
 
 def take_in(pieces: Sequence[Any], buffers: list[mmap.mmap], offset: int,

@@ -158,3 +158,12 @@ def test_a_short_direct_write_is_finished_buffered(tmp_path, monkeypatch):
     write_ragged(writer, data)
     writer.close()
     assert (tmp_path / "f").read_bytes() == data
+
+
+def test_buffers_beyond_what_the_pool_keeps_may_still_be_viewed():
+    """Giving back more than the pool keeps, while views of them live, is no error."""
+    buffers = Buffers(keep=0)
+    taken = buffers.take(0, 10)
+    views = take_in([b"0123456789"], taken, 0, lambda view: None)
+    buffers.give_back(taken)
+    assert bytes(views[0]) == b"0123456789"

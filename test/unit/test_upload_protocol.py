@@ -11,6 +11,7 @@ import pytest
 from incoming.errors import ErrorCode
 from test.support.doubles import HeldThreads
 from test.support.harness import SMALL, Server, stored_bytes
+from test.support.wsclient import OP_BINARY, frame
 
 
 @pytest.fixture
@@ -415,6 +416,35 @@ def test_reading_stops_while_too_many_bytes_wait_for_the_disk(tmp_path):
     server.threads.run()
     assert conn.transport.producerState == "producing"
     assert server.factory.write_budget.used == 0
+
+
+def test_a_connection_held_mid_message_writes_what_it_has(tmp_path):
+    """Bytes of a message not yet whole are written when their connection is held: held
+    connections are not read, so nothing else would ever let those bytes go (and with many
+    connections held mid-message the total would never fall back under the limit)."""
+    config = attrs.evolve(SMALL, write_buffer_size=12000)
+    server = Server(tmp_path, config=config, threads=HeldThreads())
+    first, second = server.connect(), server.connect()
+    tickets = [server.ticket(), server.ticket()]
+    for conn, ticket in zip((first, second), tickets, strict=True):
+        conn.send({"type": "hello", "ticket": ticket.id, "size": 8192})
+    server.threads.run()
+    payloads = [os.urandom(8192) for _ in range(2)]
+    frames = [frame(OP_BINARY, payload) for payload in payloads]
+    first.protocol.dataReceived(frames[0][:7000])
+    second.protocol.dataReceived(frames[1][:7000])
+    assert second.transport.producerState == "paused"
+    server.threads.run()
+    assert any(m["type"] == "ack" for m in second.messages())
+    first.protocol.dataReceived(frames[0][7000:])  # the other connection goes on
+    server.threads.run()
+    assert second.transport.producerState == "producing"
+    second.protocol.dataReceived(frames[1][7000:])
+    server.threads.run()
+    server.clock.advance(0)
+    server.threads.run()
+    assert [stored_bytes(server, ticket.id) for ticket in tickets] == payloads
+    assert [server.state(ticket.id) for ticket in tickets] == ["handing_over"] * 2
 
 
 def test_binary_payloads_leave_autobahn_masked_and_unmask_in_any_cut():
