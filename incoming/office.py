@@ -27,7 +27,7 @@ from incoming.config import Config
 from incoming.errors import ErrorCode, IncomingError
 from incoming.handover import Handover
 from incoming.registry import Registry
-from incoming.storage.direct import Piece
+from incoming.storage.direct import Landing, Piece
 from incoming.storage.filesystem import FileSystemStorage, PartialFile
 from incoming.tickets import State, Ticket, advance, new_ticket_id, touch
 
@@ -181,7 +181,11 @@ class TicketOffice:
         except IncomingError:
             return (yield live.partial.reopen())  # a failed write left it unusable: start again
 
-    def write(self, upload: Upload, offset: int, pieces: Sequence[bytes | Piece]) -> Deferred[int]:
+    def write(self, upload: Upload, offset: int, pieces: Sequence[bytes | Piece],
+              buffers: list[Any] | None = None) -> Deferred[int]:
+        """Queue ``pieces`` for writing at ``offset`` (and the landing ``buffers`` they lie
+        in, which storage gives back once written); raises IncomingError, changing
+        nothing, if the upload takes no such bytes."""
         live = upload.live
         if not upload.receiving or live.partial is None:
             raise IncomingError(ErrorCode.WRONG_STATE,
@@ -194,9 +198,16 @@ class TicketOffice:
             raise IncomingError(ErrorCode.BEYOND_SIZE,
                                 f"bytes up to {end} go past the declared size {live.ticket.size}")
         upload.next_offset = end
-        written = live.partial.write(offset, pieces)
+        written = live.partial.write(offset, pieces, buffers)
         written.addCallback(self._written, live)
         return written
+
+    def landing(self, upload: Upload) -> Landing:
+        return self._storage.landing(upload.next_offset)
+
+    def give_back(self, buffers: list[Any]) -> None:
+        """Landing buffers whose bytes were refused (``write`` raised)."""
+        self._storage.give_back(buffers)
 
     def _written(self, offset: int, live: _Live) -> int:
         if offset == live.ticket.size:
@@ -473,9 +484,14 @@ class Upload:
     def receiving(self) -> bool:
         return self.active and self.live.ticket.state.accepts_bytes
 
-    def write(self, offset: int, pieces: Sequence[bytes | Piece]) -> Deferred[int]:
+    def write(self, offset: int, pieces: Sequence[bytes | Piece],
+              buffers: list[Any] | None = None) -> Deferred[int]:
         """Write ``pieces`` at ``offset``; fires with the new acknowledged offset."""
-        return self.office.write(self, offset, pieces)
+        return self.office.write(self, offset, pieces, buffers)
+
+    def landing(self) -> Landing:
+        """Where this connection's next bytes may land before they are written."""
+        return self.office.landing(self)
 
     def pause(self, paused: bool) -> Deferred[Ticket]:
         return self.office.pause(self, paused)

@@ -16,6 +16,7 @@ change) :func:`pass_through_masker` returns None and Autobahn's own masker stays
 
 from __future__ import annotations
 
+import ctypes
 from typing import Any
 
 try:
@@ -42,14 +43,24 @@ class MaskedBytes:
         return len(self.data)
 
     def cut(self, start: int, end: int) -> MaskedBytes:
-        return MaskedBytes(memoryview(self.data)[start:end], _turned(self.key, start))
+        return MaskedBytes(memoryview(self.data)[start:end], turned(self.key, start))
 
     def copy_into(self, target: memoryview) -> None:
-        """Write the unmasked bytes into ``target`` (exactly as long)."""
-        target[:] = self.data
+        """Write the unmasked bytes into ``target`` (exactly as long); if the bytes already
+        lie there (received straight into storage's buffers), just unmask them in place."""
+        if _address(self.data) != _address(target):
+            target[:] = self.data
         masker = XorMaskerNvx(self.key)
         masker.lib.nvx_xormask_process(masker._masker,
                                        masker.ffi.from_buffer("uint8_t[]", target), len(target))
+
+    def moved_to(self, views: list[memoryview]) -> list[MaskedBytes]:
+        """The same bytes, copied (as they are) into ``views`` one after another."""
+        pieces, done = [], 0
+        for view in views:
+            pieces.append(MaskedBytes(view, turned(self.key, done)))
+            done += len(view)
+        return pieces
 
     def unmasked(self) -> bytes:
         target = bytearray(len(self.data))
@@ -71,7 +82,7 @@ class PassThroughMasker:
         return self._done
 
     def process(self, data: bytes) -> MaskedBytes:
-        piece = MaskedBytes(data, _turned(self._key, self._done))
+        piece = MaskedBytes(data, turned(self._key, self._done))
         self._done += len(data)
         return piece
 
@@ -83,7 +94,15 @@ def pass_through_masker(mask: bytes) -> PassThroughMasker | None:
     return PassThroughMasker(mask)
 
 
-def _turned(key: bytes, offset: int) -> bytes:
+def _address(data: Any) -> int | None:
+    """Where writable memory starts (None for read-only bytes, which are never a target)."""
+    try:
+        return ctypes.addressof(ctypes.c_char.from_buffer(data))
+    except (TypeError, ValueError):  # read-only, or empty
+        return None
+
+
+def turned(key: bytes, offset: int) -> bytes:
     """The key as it applies from ``offset`` bytes into the payload."""
     turn = offset % 4
     return key[turn:] + key[:turn]

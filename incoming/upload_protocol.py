@@ -27,6 +27,8 @@ import json
 from typing import Any
 
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
+from twisted.internet import main
+from twisted.internet.error import ConnectionDone, ConnectionLost
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -35,7 +37,8 @@ from incoming.config import Config
 from incoming.errors import ErrorCode, IncomingError
 from incoming.office import MAX_FILENAME, MAX_REASON, TicketOffice, Upload
 from incoming.tickets import State, Ticket
-from incoming.unmasking import MaskedBytes, pass_through_masker
+from incoming.storage.direct import Landing
+from incoming.unmasking import MaskedBytes, pass_through_masker, turned
 
 MAX_TEXT_MESSAGE = 16 * 1024
 MAX_TICKET_ID = 256
@@ -137,6 +140,12 @@ class UploadProtocol(WebSocketServerProtocol):
         while a write is under way."""
         self._paused = False
         self._sized_reads = False
+        self._socket_reads = False
+        self._landing: Landing | None = None
+        """Where this connection's file bytes land until they are written."""
+        self._frame_left = 0
+        """Bytes of the current frame still to read straight from the socket."""
+        self._frame_key = b""
         self._last_activity = 0.0
         self._idle_timer: IDelayedCall | None = None
 
@@ -145,6 +154,7 @@ class UploadProtocol(WebSocketServerProtocol):
     def onOpen(self) -> None:
         # A TCP transport (not TLS, not a test double) lets us choose how much each read takes.
         self._sized_reads = hasattr(self.transport, "bufferSize")
+        self._socket_reads = self._sized_reads and hasattr(self.transport, "socket")
         self._note_activity()
         self._arm_idle_timer(self.factory.config.idle_timeout)
 
@@ -156,9 +166,7 @@ class UploadProtocol(WebSocketServerProtocol):
         self._pending, self._received = [], self._flushed
         if self._idle_timer is not None and self._idle_timer.active():
             self._idle_timer.cancel()
-        if self._upload is not None:
-            self._upload.detach()
-            self._upload = None
+        self._let_go()
 
     # -- frames as they arrive (instead of Autobahn's whole-message onMessage) -------------------
 
@@ -180,6 +188,8 @@ class UploadProtocol(WebSocketServerProtocol):
         self._leave_masked()
         self._read_to_frame_end(length)
         self._check_binary_frame(length)
+        if self._phase is Phase.OPEN and self._socket_reads and not self.data and length:
+            self._read_payload_from_socket(length)
 
     def _leave_masked(self) -> None:
         """Swap Autobahn's masker for this frame for one that leaves the unmasking to storage
@@ -203,6 +213,46 @@ class UploadProtocol(WebSocketServerProtocol):
         if self._sized_reads:
             self.transport.bufferSize = max(length - len(self.data), HEADER_READ)
 
+    def _read_payload_from_socket(self, length: int) -> None:
+        """Read this frame's payload ourselves, straight into the landing: no bytes object
+        per read, nothing for Autobahn to slice, nothing left to copy (PERF-NOTES.md).
+
+        Twisted's TCP transport reads by calling its ``doRead``; until the frame
+        ends, that is :meth:`_read_payload`. Autobahn parsed the header and
+        reads the next one, as before; the frame's end is reported to it as its
+        own parser would.
+        """
+        frame = self.current_frame
+        if frame is None or not frame.mask or self._landing is None:
+            return
+        self._frame_left = length
+        self._frame_key = frame.mask
+        self.transport.doRead = self._read_payload
+
+    def _read_payload(self) -> ConnectionDone | ConnectionLost | None:
+        """The transport's ``doRead`` while a frame's payload comes straight in."""
+        done = self.current_frame.length - self._frame_left
+        if self._landing is not None:
+            space = self._landing.space(self._frame_left)
+        else:  # closing: read on to the close frame, keep nothing
+            space = memoryview(bytearray(min(self._frame_left, 1 << 16)))
+        try:
+            count = self.transport.socket.recv_into(space)
+        except BlockingIOError:
+            return None
+        except OSError:
+            return main.CONNECTION_LOST
+        if not count:
+            return main.CONNECTION_DONE
+        self._frame_left -= count
+        if self._landing is not None:
+            self._landing.landed(count)
+            self._take_bytes([MaskedBytes(space[:count], turned(self._frame_key, done))])
+        if not self._frame_left:
+            del self.transport.doRead  # Twisted's own again
+            self.onFrameEnd()  # Autobahn's, as if its parser had read the payload
+        return None
+
     def _check_binary_frame(self, length: int) -> None:
         upload = self._upload
         assert upload is not None
@@ -223,13 +273,28 @@ class UploadProtocol(WebSocketServerProtocol):
     def onMessageFrameData(self, payload: bytes | MaskedBytes) -> None:
         if self._phase is Phase.CLOSING:
             return
-        self._note_activity()  # a slow client may take long over one message
-        if not self._message_binary:
-            self._text_parts.append(payload)
+        if self._message_binary:
+            self._take_bytes(self._land(payload))
             return
-        self._pending.append(payload)
-        self._received += len(payload)
-        held = self.factory.write_budget.take(len(payload), self.transport)
+        self._note_activity()
+        self._text_parts.append(payload)
+
+    def _land(self, payload: bytes | MaskedBytes) -> list[Any]:
+        """Copy bytes Autobahn parsed into the landing (still masked, if they are)."""
+        assert self._landing is not None
+        if not isinstance(payload, MaskedBytes):
+            return self._landing.put(payload)
+        return payload.moved_to(self._landing.put(payload.data))
+
+    def _take_bytes(self, pieces: list[Any]) -> None:
+        """File bytes, landed; they go to storage in batches."""
+        if self._phase is Phase.CLOSING:
+            return
+        self._note_activity()  # a slow client may take long over one message
+        size = sum(len(piece) for piece in pieces)
+        self._pending.extend(pieces)
+        self._received += size
+        held = self.factory.write_budget.take(size, self.transport)
         if held or self._received - self._flushed >= BATCH_BYTES:
             self._flush()
 
@@ -294,6 +359,7 @@ class UploadProtocol(WebSocketServerProtocol):
             upload.detach()  # the client left while we were checking its hello
             return
         self._upload = upload
+        self._landing = upload.landing()
         self._phase = Phase.OPEN
         self._received = self._flushed = self._acked = upload.offset
         config = self.factory.config
@@ -324,11 +390,14 @@ class UploadProtocol(WebSocketServerProtocol):
     def _flush(self) -> None:
         if not self._pending or self._upload is None:
             return
+        assert self._landing is not None
         pieces, offset, size = self._pending, self._flushed, self._received - self._flushed
         self._pending, self._flushed = [], self._received
+        buffers = self._landing.seal()
         try:
-            written = self._upload.write(offset, pieces)
+            written = self._upload.write(offset, pieces, buffers)
         except IncomingError as e:
+            self.factory.office.give_back(buffers)
             self.factory.write_budget.give_back(size)
             self._fail(e)
             return
@@ -396,11 +465,18 @@ class UploadProtocol(WebSocketServerProtocol):
         if self._phase is Phase.CLOSING:
             return
         self._phase = Phase.CLOSING
+        self._let_go()
+        self.factory.write_budget.release(self.transport)
+        self.sendClose(code, reason)
+
+    def _let_go(self) -> None:
+        """Give up the upload (another connection may take it) and what landed unwritten."""
         if self._upload is not None:
             self._upload.detach()
             self._upload = None
-        self.factory.write_budget.release(self.transport)
-        self.sendClose(code, reason)
+        if self._landing is not None:
+            self._landing.release()
+            self._landing = None
 
     # -- idle timeout -----------------------------------------------------------------------------
 

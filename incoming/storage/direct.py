@@ -79,11 +79,66 @@ class Buffers:
         self._free.extend(buffers[:room])
 
 
+class Landing:
+    """Where one connection's bytes land as they arrive: buffers from the pool, laid out as
+    :func:`take_in` lays them out, so that taking them in later copies nothing.
+
+    A connection that can read from its socket straight into memory asks for
+    :meth:`space`, fills it and says how much :meth:`landed`; one that is handed
+    bytes has them :meth:`put`. :meth:`seal` hands over the buffers of what landed
+    since the last seal, to go with the write of those bytes; the next bytes
+    start in a fresh buffer. Reactor thread only.
+    """
+
+    def __init__(self, pool: Buffers, offset: int) -> None:
+        self._pool = pool
+        self._offset = offset
+        self._buffers: list[mmap.mmap] = []
+        self._current: memoryview | None = None
+        self._position = 0
+
+    def space(self, most: int) -> memoryview:
+        """Memory for the next at most ``most`` bytes (less at the end of a buffer)."""
+        if self._current is None or self._position == BUFFER_SIZE:
+            self._position = self._offset % ALIGNMENT if self._current is None else 0
+            self._buffers.extend(self._pool.take(0, 1))
+            self._current = memoryview(self._buffers[-1])
+        return self._current[self._position:self._position + min(most, BUFFER_SIZE
+                                                                 - self._position)]
+
+    def landed(self, count: int) -> None:
+        self._position += count
+        self._offset += count
+
+    def put(self, data: Any) -> list[memoryview]:
+        """Copy ``data`` in; returns where it landed (one view per buffer it spans)."""
+        source, views = memoryview(data), []
+        while source:
+            space = self.space(len(source))
+            space[:] = source[:len(space)]
+            self.landed(len(space))
+            views.append(space)
+            source = source[len(space):]
+        return views
+
+    def seal(self) -> list[mmap.mmap]:
+        """The buffers of what landed since the last seal (now the caller's to give back)."""
+        buffers, self._buffers, self._current = self._buffers, [], None
+        return buffers
+
+    def release(self) -> None:
+        """Give back what was never sealed (the connection is gone)."""
+        self._pool.give_back(self.seal())
+
+
 def take_in(pieces: Sequence[Any], buffers: list[mmap.mmap], offset: int,
             taken: Callable[[memoryview], object]) -> list[memoryview]:
     """Copy ``pieces`` (bytes-like or :class:`Piece`) into ``buffers`` as they will lie in
     the file from ``offset``, calling ``taken`` with each part just copied (to hash it while
-    it is in the CPU's cache); returns the filled parts of the buffers, in order."""
+    it is in the CPU's cache); returns the filled parts of the buffers, in order.
+
+    Pieces that already lie there (a :class:`Landing` put them) are not copied:
+    a :class:`Piece` sees that its target is its own memory."""
     views: list[memoryview] = []
     position = offset % ALIGNMENT
     queue = collections.deque(pieces)

@@ -32,7 +32,14 @@ from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
 from incoming.errors import ErrorCode, IncomingError
-from incoming.storage.direct import BUFFER_SIZE, Buffers, FileWriter, Piece, take_in
+from incoming.storage.direct import (
+    BUFFER_SIZE,
+    Buffers,
+    FileWriter,
+    Landing,
+    Piece,
+    take_in,
+)
 
 _READ_BLOCK = 1 << 20
 _Job = tuple[Callable[..., Any], tuple[Any, ...], Deferred[Any]]
@@ -58,6 +65,14 @@ class FileSystemStorage:
         self._reactor = reactor
         self._pool = pool
         self._buffers = Buffers(keep=buffered_bytes // BUFFER_SIZE)
+
+    def landing(self, offset: int) -> Landing:
+        """Where a connection's bytes for file offset ``offset`` onwards may land."""
+        return Landing(self._buffers, offset)
+
+    def give_back(self, buffers: list[Any]) -> None:
+        """Buffers sealed by a landing whose bytes will not be written after all."""
+        self._buffers.give_back(buffers)
 
     def partial(self, ticket_id: str) -> PartialFile:
         """A handle on the ticket's partial file; nothing is opened until it is used."""
@@ -208,15 +223,18 @@ class PartialFile:
             lambda _: self._disk.submit(self._open_in_thread))
         return opened.addCallback(self._advance)
 
-    def write(self, offset: int, pieces: Sequence[bytes | Piece]) -> Deferred[int]:
+    def write(self, offset: int, pieces: Sequence[bytes | Piece],
+              buffers: list[Any] | None = None) -> Deferred[int]:
         """Append ``pieces`` (bytes-like, or a :class:`~incoming.storage.direct.Piece`) at
         ``offset``, the end of what was written or queued before; fires with the new offset
-        once written.
+        once written. ``buffers``: where a :class:`~incoming.storage.direct.Landing` put the
+        pieces already (they become the storage's to give back).
 
         The pieces stay in memory until then: whoever waits for this Deferred
         before sending more keeps that memory bounded.
         """
-        buffers = self._buffers.take(offset, sum(len(piece) for piece in pieces))
+        if buffers is None:
+            buffers = self._buffers.take(offset, sum(len(piece) for piece in pieces))
         taken = self._intake.submit(self._take_in_thread, offset, pieces, buffers)
         written = taken.addCallback(lambda views: self._disk.submit(self._write_in_thread,
                                                                     offset, views))

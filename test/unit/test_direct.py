@@ -8,8 +8,15 @@ import ctypes
 import errno
 import os
 
-from incoming.storage.direct import ALIGNMENT, BUFFER_SIZE, Buffers, FileWriter, take_in
-from incoming.unmasking import MaskedBytes
+from incoming.storage.direct import (
+    ALIGNMENT,
+    BUFFER_SIZE,
+    Buffers,
+    FileWriter,
+    Landing,
+    take_in,
+)
+from incoming.unmasking import MaskedBytes, turned
 from test.support.wsclient import mask as xor_mask
 
 RAGGED = [1, ALIGNMENT - 1, 3 * ALIGNMENT + 5, 17, 2 * ALIGNMENT, 1000, BUFFER_SIZE + 3]
@@ -19,12 +26,14 @@ def address(view: memoryview) -> int:
     return ctypes.addressof(ctypes.c_char.from_buffer(view))
 
 
-def take(pieces, offset, buffers=None):
+def take(pieces, offset):
     """take_in with fresh buffers; returns the views and what ``taken`` was called with."""
-    buffers = buffers or Buffers(keep=0)
+    return take_with(pieces, offset, Buffers(keep=0).take(offset, sum(map(len, pieces))))
+
+
+def take_with(pieces, offset, buffers):
     parts: list[bytes] = []
-    size = sum(len(piece) for piece in pieces)
-    views = take_in(pieces, buffers.take(offset, size), offset, lambda v: parts.append(bytes(v)))
+    views = take_in(pieces, buffers, offset, lambda v: parts.append(bytes(v)))
     return views, parts
 
 
@@ -167,3 +176,25 @@ def test_buffers_beyond_what_the_pool_keeps_may_still_be_viewed():
     views = take_in([b"0123456789"], taken, 0, lambda view: None)
     buffers.give_back(taken)
     assert bytes(views[0]) == b"0123456789"
+
+
+def test_bytes_landed_as_they_arrive_are_taken_in_where_they_lie():
+    """A landing lays bytes out as take_in would: taking them in unmasks them in place and
+    copies nothing; after a seal, the next bytes start in a fresh buffer."""
+    key, data = b"\x05\x06\x07\x08", os.urandom(BUFFER_SIZE + 5000)
+    masked = xor_mask(data, key)
+    landing = Landing(Buffers(keep=8), 5000)
+    space = landing.space(1000)  # as if read from a socket straight in
+    space[:] = masked[:1000]
+    landing.landed(1000)
+    pieces = [MaskedBytes(space, key)]
+    pieces += MaskedBytes(masked[1000:], turned(key, 1000)).moved_to(landing.put(masked[1000:]))
+    addresses = [address(piece.data) for piece in pieces]
+    buffers = landing.seal()
+    views, parts = take_with(pieces, 5000, buffers)
+    assert b"".join(bytes(v) for v in views) == data == b"".join(parts)
+    assert len(pieces) == 3 and len(views) == 2  # the put spanned the end of a buffer
+    assert [address(v) for v in views] == [addresses[0], addresses[2]]
+    later = landing.space(10)
+    assert address(later) % ALIGNMENT == (5000 + len(data)) % ALIGNMENT
+    assert all(later.obj is not buffer for buffer in buffers)
