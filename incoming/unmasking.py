@@ -1,14 +1,15 @@
-"""Unmasking client frames where it costs least: while storage copies them into its buffers.
+"""Unmasking client frames where it costs least: in storage's intake thread, in place.
 
 Browsers mask every frame they send (RFC 6455 §5.3). Autobahn unmasks each
-payload on the reactor thread into fresh memory; storage then copies it again
-into its aligned write buffers and hashes it after it has left the CPU's cache.
-Instead, for binary frames, Autobahn gets a masker that unmasks nothing
-(:class:`PassThroughMasker`), and each payload leaves it as
-:class:`MaskedBytes`: the storage thread copies it into its buffer, unmasks it
-there in place with Autobahn's C routine (which releases the GIL) and hashes
-it right away (``incoming/storage/direct.py``). The reactor thread only reads
-from the socket. Text messages are few and small: Autobahn unmasks those.
+payload on the reactor thread into fresh memory. Instead, binary payloads stay
+masked until storage takes them in: the protocol receives them straight into
+its landing buffers (``storage/direct.py``), or, where Autobahn parsed them,
+Autobahn gets a masker that unmasks nothing (:class:`PassThroughMasker`) and
+the protocol puts them into the landing. Either way they travel as
+:class:`MaskedBytes`, and the intake thread unmasks them where they lie, with
+Autobahn's C routine (which releases the GIL), right before hashing them while
+they are in the CPU's cache. Text messages are few and small: Autobahn
+unmasks those.
 
 Autobahn's compiled extension is optional; without it (or if its internals
 change) :func:`pass_through_masker` returns None and Autobahn's own masker stays.

@@ -16,8 +16,10 @@ Messages, in short (text messages are JSON objects with a ``type``)::
 
 This module only parses and checks what arrives and renders what leaves; the
 :class:`~incoming.office.TicketOffice` decides. File bytes are not gathered
-into whole messages: each frame's data goes to storage as it arrives (that
-reassembly was a quarter of the server's CPU time, see PERF-NOTES.md).
+into whole messages (that reassembly was a quarter of the server's CPU time,
+see PERF-NOTES.md): on a TCP connection each binary frame's payload is read
+from the socket straight into storage's buffers, still masked
+(``unmasking.py``), and goes to storage in batches.
 """
 
 from __future__ import annotations
