@@ -54,6 +54,8 @@ CLOSE_HANDSHAKE_TIMEOUT = 10.0
 """Seconds a client has to answer our close before the connection is dropped."""
 HEADER_READ = 14
 """The longest header of a client frame: 2 bytes, 8 of length, 4 of mask."""
+READS_PER_WAKEUP = 8
+"""At most this many reads of one frame's payload per readable event (fairness)."""
 
 CLIENT_STATES = frozenset({State.UPLOADING, State.PAUSED, State.STORED, State.HANDING_OVER,
                            State.WAITING_FOR_BACKEND, State.FINISHED})
@@ -85,6 +87,9 @@ class WriteBudget:
         if self.used > self.limit and transport not in self._held:
             self._held.add(transport)
             transport.pauseProducing()
+        return transport in self._held
+
+    def holds(self, transport: Any) -> bool:
         return transport in self._held
 
     def give_back(self, size: int) -> None:
@@ -232,27 +237,36 @@ class UploadProtocol(WebSocketServerProtocol):
         self.transport.doRead = self._read_payload
 
     def _read_payload(self) -> ConnectionDone | ConnectionLost | None:
-        """The transport's ``doRead`` while a frame's payload comes straight in."""
-        done = self.current_frame.length - self._frame_left
-        if self._landing is not None:
-            space = self._landing.space(self._frame_left)
-        else:  # closing: read on to the close frame, keep nothing
-            space = memoryview(bytearray(min(self._frame_left, 1 << 16)))
-        try:
-            count = self.transport.socket.recv_into(space)
-        except BlockingIOError:
-            return None
-        except OSError:
-            return main.CONNECTION_LOST
-        if not count:
-            return main.CONNECTION_DONE
-        self._frame_left -= count
-        if self._landing is not None:
-            self._landing.landed(count)
-            self._take_bytes([MaskedBytes(space[:count], turned(self._frame_key, done))])
-        if not self._frame_left:
-            del self.transport.doRead  # Twisted's own again
-            self.onFrameEnd()  # Autobahn's, as if its parser had read the payload
+        """The transport's ``doRead`` while a frame's payload comes straight in.
+
+        It reads on while the socket fills every space it is given (up to
+        :data:`READS_PER_WAKEUP` times): a 1 MiB frame spans several buffers,
+        and one trip through the reactor per buffer cost more than the reads.
+        """
+        for _ in range(READS_PER_WAKEUP):
+            done = self.current_frame.length - self._frame_left
+            if self._landing is not None:
+                space = self._landing.space(self._frame_left)
+            else:  # closing: read on to the close frame, keep nothing
+                space = memoryview(bytearray(min(self._frame_left, 1 << 16)))
+            try:
+                count = self.transport.socket.recv_into(space)
+            except BlockingIOError:
+                return None
+            except OSError:
+                return main.CONNECTION_LOST
+            if not count:
+                return main.CONNECTION_DONE
+            self._frame_left -= count
+            if self._landing is not None:
+                self._landing.landed(count)
+                self._take_bytes([MaskedBytes(space[:count], turned(self._frame_key, done))])
+            if not self._frame_left:
+                del self.transport.doRead  # Twisted's own again
+                self.onFrameEnd()  # Autobahn's, as if its parser had read the payload
+                return None
+            if count < len(space) or self.factory.write_budget.holds(self.transport):
+                return None
         return None
 
     def _check_binary_frame(self, length: int) -> None:
