@@ -17,13 +17,27 @@ change) :func:`pass_through_masker` returns None and Autobahn's own masker stays
 
 from __future__ import annotations
 
-import ctypes
 from typing import Any
 
-try:
-    from autobahn.nvx._xormasker import XorMaskerNvx
-except ImportError:  # autobahn built without its C extension
-    XorMaskerNvx = None
+from incoming.storage.direct import memory_address
+
+
+
+def _nvx_masker() -> Any:
+    """Autobahn's C masker class, if it works here (its Python module imports even where
+    the compiled part is missing: only making one tells)."""
+    try:
+        from autobahn.nvx._xormasker import XorMaskerNvx
+
+        XorMaskerNvx(b"\0\0\0\0")
+    except Exception:  # noqa: BLE001 — any failure means: let Autobahn unmask
+        return None
+    return XorMaskerNvx
+
+
+XorMaskerNvx = _nvx_masker()
+AVAILABLE = XorMaskerNvx is not None
+"""Whether payloads can travel masked and be unmasked in storage's intake."""
 
 
 class MaskedBytes:
@@ -49,7 +63,7 @@ class MaskedBytes:
     def copy_into(self, target: memoryview) -> None:
         """Write the unmasked bytes into ``target`` (exactly as long); if the bytes already
         lie there (received straight into storage's buffers), just unmask them in place."""
-        if _address(self.data) != _address(target):
+        if memory_address(self.data) != memory_address(target):
             target[:] = self.data
         masker = XorMaskerNvx(self.key)
         masker.lib.nvx_xormask_process(masker._masker,
@@ -93,14 +107,6 @@ def pass_through_masker(mask: bytes) -> PassThroughMasker | None:
     if XorMaskerNvx is None or len(mask) != 4:
         return None
     return PassThroughMasker(mask)
-
-
-def _address(data: Any) -> int | None:
-    """Where writable memory starts (None for read-only bytes, which are never a target)."""
-    try:
-        return ctypes.addressof(ctypes.c_char.from_buffer(data))
-    except (TypeError, ValueError):  # read-only, or empty
-        return None
 
 
 def turned(key: bytes, offset: int) -> bytes:

@@ -29,7 +29,7 @@ import json
 from typing import Any
 
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
-from twisted.internet import main
+from twisted.internet import main, tcp
 from twisted.internet.error import ConnectionDone, ConnectionLost
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
@@ -40,6 +40,7 @@ from incoming.errors import ErrorCode, IncomingError
 from incoming.office import MAX_FILENAME, MAX_REASON, TicketOffice, Upload
 from incoming.tickets import State, Ticket
 from incoming.storage.direct import Landing
+from incoming import unmasking
 from incoming.unmasking import MaskedBytes, pass_through_masker, turned
 
 MAX_TEXT_MESSAGE = 16 * 1024
@@ -54,6 +55,8 @@ CLOSE_HANDSHAKE_TIMEOUT = 10.0
 """Seconds a client has to answer our close before the connection is dropped."""
 HEADER_READ = 14
 """The longest header of a client frame: 2 bytes, 8 of length, 4 of mask."""
+MAX_READ = 1 << 20
+"""The most one read of a frame's payload takes through Twisted (a frame may claim 2**63)."""
 READS_PER_WAKEUP = 8
 """At most this many reads of one frame's payload per readable event (fairness)."""
 
@@ -75,19 +78,31 @@ class WriteBudget:
         self.limit = limit
         self.used = 0
         self._held: set[Any] = set()
+        self._gathering: dict[Any, Any] = {}
 
     def take(self, size: int, transport: Any) -> bool:
-        """Count ``size`` more bytes; whether this connection is now held (not read).
+        """Count ``size`` more bytes; whether every connection must now hand what it
+        gathered to storage at once, even mid-message (this one is then held: not read).
 
-        A held connection must hand what it gathered to storage at once, even
-        mid-message: nothing else would, and with enough connections held that
-        way the total would never fall back under half the limit.
+        Bytes gathered and not handed over count against the limit but go
+        nowhere by themselves: a held connection is not read, and a slow client
+        may stop in the middle of a message. With enough such bytes the total
+        would never fall back under half the limit, and nothing would resume.
         """
         self.used += size
         if self.used > self.limit and transport not in self._held:
             self._held.add(transport)
             transport.pauseProducing()
-        return transport in self._held
+            for flush in list(self._gathering.values()):
+                flush()
+        return bool(self._held)
+
+    def gathering(self, transport: Any, flush: Any) -> None:
+        """This connection holds bytes not yet handed over; ``flush`` hands them over."""
+        self._gathering[transport] = flush
+
+    def handed_over(self, transport: Any) -> None:
+        self._gathering.pop(transport, None)
 
     def holds(self, transport: Any) -> bool:
         return transport in self._held
@@ -108,8 +123,9 @@ class WriteBudget:
             transport.resumeProducing()
 
     def forget(self, transport: Any) -> None:
-        """The connection is gone: nothing to resume."""
+        """The connection is gone: nothing to resume, nothing to hand over."""
         self._held.discard(transport)
+        self._gathering.pop(transport, None)
 
 
 class Phase(enum.Enum):
@@ -161,7 +177,9 @@ class UploadProtocol(WebSocketServerProtocol):
     def onOpen(self) -> None:
         # A TCP transport (not TLS, not a test double) lets us choose how much each read takes.
         self._sized_reads = hasattr(self.transport, "bufferSize")
-        self._socket_reads = self._sized_reads and hasattr(self.transport, "socket")
+        # Only Twisted's own TCP transport, reading for us (TLS wrappers forward attributes).
+        self._socket_reads = (isinstance(self.transport, tcp.Connection)
+                              and self.transport.protocol is self and unmasking.AVAILABLE)
         self._note_activity()
         self._arm_idle_timer(self.factory.config.idle_timeout)
 
@@ -185,18 +203,19 @@ class UploadProtocol(WebSocketServerProtocol):
             self._fail(IncomingError(ErrorCode.BAD_REQUEST, "file bytes before the welcome"))
 
     def onMessageFrameBegin(self, length: int) -> None:
-        if self._phase is Phase.CLOSING:
+        if self._phase is not Phase.CLOSING:
+            self._message_size += length
+            if not self._message_binary:
+                if self._message_size > MAX_TEXT_MESSAGE:
+                    self._fail(IncomingError(ErrorCode.BAD_REQUEST, "text message too long"))
+                return
+            self._check_binary_frame(length)  # first: a refused frame is never read for real
+        if self._socket_reads and not self.data and length and self.current_frame.mask:
+            self._read_payload_from_socket(length)  # into the landing, or discarded if closing
             return
-        self._message_size += length
-        if not self._message_binary:
-            if self._message_size > MAX_TEXT_MESSAGE:
-                self._fail(IncomingError(ErrorCode.BAD_REQUEST, "text message too long"))
-            return
-        self._leave_masked()
+        if self._phase is not Phase.CLOSING and self._message_binary:
+            self._leave_masked()
         self._read_to_frame_end(length)
-        self._check_binary_frame(length)
-        if self._phase is Phase.OPEN and self._socket_reads and not self.data and length:
-            self._read_payload_from_socket(length)
 
     def _leave_masked(self) -> None:
         """Swap Autobahn's masker for this frame for one that leaves the unmasking to storage
@@ -218,7 +237,7 @@ class UploadProtocol(WebSocketServerProtocol):
         sixteen trips through Autobahn per MiB.
         """
         if self._sized_reads:
-            self.transport.bufferSize = max(length - len(self.data), HEADER_READ)
+            self.transport.bufferSize = max(min(length - len(self.data), MAX_READ), HEADER_READ)
 
     def _read_payload_from_socket(self, length: int) -> None:
         """Read this frame's payload ourselves, straight into the landing: no bytes object
@@ -229,11 +248,8 @@ class UploadProtocol(WebSocketServerProtocol):
         reads the next one, as before; the frame's end is reported to it as its
         own parser would.
         """
-        frame = self.current_frame
-        if frame is None or not frame.mask or self._landing is None:
-            return
         self._frame_left = length
-        self._frame_key = frame.mask
+        self._frame_key = self.current_frame.mask
         self.transport.doRead = self._read_payload
 
     def _read_payload(self) -> ConnectionDone | ConnectionLost | None:
@@ -245,7 +261,7 @@ class UploadProtocol(WebSocketServerProtocol):
         """
         for _ in range(READS_PER_WAKEUP):
             done = self.current_frame.length - self._frame_left
-            if self._landing is not None:
+            if self._landing is not None and self._phase is not Phase.CLOSING:
                 space = self._landing.space(self._frame_left)
             else:  # closing: read on to the close frame, keep nothing
                 space = memoryview(bytearray(min(self._frame_left, 1 << 16)))
@@ -258,7 +274,7 @@ class UploadProtocol(WebSocketServerProtocol):
             if not count:
                 return main.CONNECTION_DONE
             self._frame_left -= count
-            if self._landing is not None:
+            if self._landing is not None and self._phase is not Phase.CLOSING:
                 self._landing.landed(count)
                 self._take_bytes([MaskedBytes(space[:count], turned(self._frame_key, done))])
             if not self._frame_left:
@@ -310,9 +326,11 @@ class UploadProtocol(WebSocketServerProtocol):
         size = sum(len(piece) for piece in pieces)
         self._pending.extend(pieces)
         self._received += size
-        held = self.factory.write_budget.take(size, self.transport)
-        if held or self._received - self._flushed >= BATCH_BYTES:
+        budget = self.factory.write_budget
+        if budget.take(size, self.transport) or self._received - self._flushed >= BATCH_BYTES:
             self._flush()
+        elif self._received > self._flushed:
+            budget.gathering(self.transport, self._flush)
 
     def onMessageFrameEnd(self) -> None:
         if self._sized_reads:
@@ -409,6 +427,7 @@ class UploadProtocol(WebSocketServerProtocol):
         assert self._landing is not None
         pieces, offset, size = self._pending, self._flushed, self._received - self._flushed
         self._pending, self._flushed = [], self._received
+        self.factory.write_budget.handed_over(self.transport)
         buffers = self._landing.seal()
         try:
             written = self._upload.write(offset, pieces, buffers)
@@ -506,7 +525,8 @@ class UploadProtocol(WebSocketServerProtocol):
         """Close a connection that said nothing for ``idle_timeout`` (unless it paused)."""
         timeout = self.factory.config.idle_timeout
         quiet_for = self.factory.clock.seconds() - self._last_activity
-        waiting_for_server = self._upload is not None and not self._upload.receiving
+        waiting_for_server = ((self._upload is not None and not self._upload.receiving)
+                              or self.factory.write_budget.holds(self.transport))
         if self._paused or waiting_for_server or quiet_for < timeout:
             self._arm_idle_timer(max(timeout - quiet_for, 0.001) if not self._paused else timeout)
             return

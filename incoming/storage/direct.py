@@ -29,6 +29,7 @@ write), every write is an ordinary buffered one.
 from __future__ import annotations
 
 import collections
+import ctypes
 import errno
 import mmap
 import os
@@ -169,8 +170,16 @@ def _copy(piece: Any, target: memoryview) -> None:
     copy_into = getattr(piece, "copy_into", None)
     if copy_into is not None:
         copy_into(target)
-    else:
+    elif memory_address(piece) != memory_address(target):  # not landed there already
         target[:] = piece
+
+
+def memory_address(data: Any) -> int | None:
+    """Where writable memory starts (None for read-only bytes, which are never a target)."""
+    try:
+        return ctypes.addressof(ctypes.c_char.from_buffer(data))
+    except (TypeError, ValueError):  # read-only, or empty
+        return None
 
 
 class FileWriter:

@@ -218,10 +218,17 @@ class PartialFile:
     # -- the public operations ----------------------------------------------------------------
 
     def open(self) -> Deferred[int]:
-        """Open (creating if needed) and learn how many bytes are there; fires with the offset."""
-        opened = self._intake.idle().addCallback(
-            lambda _: self._disk.submit(self._open_in_thread))
-        return opened.addCallback(self._advance)
+        """Open (creating if needed) and learn how many bytes are there; fires with the offset.
+
+        After a failure in either lane it starts again from what is on disk, as
+        :meth:`reopen` does: a failed intake may have hashed part of its batch.
+        """
+        def when_idle(_: None) -> Deferred[int]:
+            if self._intake.broken is not None or self._disk.broken is not None:
+                return self._start_again()
+            return self._disk.submit(self._open_in_thread)
+
+        return self.idle().addCallback(when_idle).addCallback(self._advance)
 
     def write(self, offset: int, pieces: Sequence[bytes | Piece],
               buffers: list[Any] | None = None) -> Deferred[int]:
@@ -255,15 +262,23 @@ class PartialFile:
         return self._intake.idle().addCallback(when_taken_in)
 
     def close(self) -> Deferred[None]:
-        """Close the file descriptor (after queued writes); the bytes and the hash state stay."""
-        return self._disk.submit(self._close_in_thread)
+        """Close the file descriptor (after queued writes); the bytes and the hash state stay.
+
+        A write reaches the disk lane only once taken in: closing waits for the
+        intake, or a write queued before it would open the file again."""
+        return self._intake.idle().addCallback(
+            lambda _: self._disk.submit(self._close_in_thread))
 
     def reopen(self) -> Deferred[int]:
         """Forget a failure and start again from what is on disk."""
-        self._disk.reset()
+        return self.idle().addCallback(lambda _: self._start_again()).addCallback(self._advance)
+
+    def _start_again(self) -> Deferred[int]:
+        """Both lanes are idle: forget their failures and the hash, reopen and rehash."""
         self._intake.reset()
+        self._disk.reset()
         self._hash = None
-        return self.close().addCallback(lambda _: self.open())
+        return self._disk.submit(self._reopen_in_thread)
 
     @inlineCallbacks
     def idle(self) -> Any:
@@ -288,6 +303,10 @@ class PartialFile:
         if self._hash is None or self._hashed != size:
             self._rehash(size)
         return size
+
+    def _reopen_in_thread(self) -> int:
+        self._close_in_thread()
+        return self._open_in_thread()
 
     def _rehash(self, size: int) -> None:
         """Hash what is on disk: only after a restart or a failure, never per upload."""

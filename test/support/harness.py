@@ -86,6 +86,7 @@ class Server:
     def connect(self) -> Connection:
         protocol = self.factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 50000))
         transport = StringTransport()
+        transport.bufferSize = 65536  # as a TCP transport has: the protocol sizes reads with it
         protocol.makeConnection(transport)
         key = base64.b64encode(os.urandom(16)).decode()
         protocol.dataReceived(

@@ -10,6 +10,7 @@ import pytest
 from incoming.errors import ErrorCode, IncomingError
 from incoming.registry.memory import MemoryRegistry
 from incoming.registry.sqlite import SQLiteRegistry
+from incoming.storage import filesystem
 from incoming.storage.filesystem import FileSystemStorage, Lane
 from incoming.tickets import State, Ticket
 from test.support.doubles import HeldThreads, ImmediateThreads
@@ -86,6 +87,48 @@ def test_a_lane_runs_what_is_queued_meanwhile_in_the_same_pool_call():
     results = [lane.submit(lambda n=n: n) for n in range(3)]
     assert threads.run() == 1
     assert [value(d) for d in results] == [0, 1, 2]
+
+
+def open_descriptors_on(path) -> int:
+    fds = os.listdir("/proc/self/fd")
+    return sum(1 for fd in fds if os.path.realpath(f"/proc/self/fd/{fd}") == str(path))
+
+
+def test_closing_waits_for_writes_still_being_taken_in(tmp_path):
+    """close() queued behind a write that is still in the intake lane closes after it: the
+    write must not open the file again behind the close."""
+    threads = HeldThreads()
+    partial = storage(tmp_path, threads).partial("T7")
+    partial.open()
+    threads.run()
+    partial.write(0, [b"abc"])
+    closed = partial.close()
+    threads.run()
+    assert closed.called
+    assert (tmp_path / "partial" / "T7").read_bytes() == b"abc"
+    assert open_descriptors_on(tmp_path / "partial" / "T7") == 0
+
+
+def test_a_failed_intake_is_forgotten_by_the_next_open(tmp_path, monkeypatch):
+    """After a failure while taking bytes in (the hash may hold part of the batch), the next
+    open starts again from the disk, and the stored hash is right."""
+    partial = storage(tmp_path).partial("T8")
+    partial.open()
+    partial.write(0, [b"x" * 5000])
+    real_take_in = filesystem.take_in
+
+    def fail_after_hashing_some(pieces, buffers, offset, taken):
+        taken(memoryview(b"garbage"))
+        raise OSError("out of memory, say")
+
+    monkeypatch.setattr(filesystem, "take_in", fail_after_hashing_some)
+    failed = value(partial.write(5000, [b"y" * 10]))
+    assert isinstance(failed.value, IncomingError)
+    monkeypatch.setattr(filesystem, "take_in", real_take_in)
+    assert value(partial.open()) == 5000
+    partial.write(5000, [b"z" * 10])
+    stored = value(partial.complete())
+    assert stored.sha256 == hashlib.sha256(b"x" * 5000 + b"z" * 10).hexdigest()
 
 
 def test_idle_waits_for_queued_work(tmp_path):

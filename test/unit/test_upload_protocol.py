@@ -418,33 +418,72 @@ def test_reading_stops_while_too_many_bytes_wait_for_the_disk(tmp_path):
     assert server.factory.write_budget.used == 0
 
 
-def test_a_connection_held_mid_message_writes_what_it_has(tmp_path):
-    """Bytes of a message not yet whole are written when their connection is held: held
-    connections are not read, so nothing else would ever let those bytes go (and with many
-    connections held mid-message the total would never fall back under the limit)."""
-    config = attrs.evolve(SMALL, write_buffer_size=12000)
+def test_when_a_connection_is_held_every_connection_writes_what_it_gathered(tmp_path):
+    """Bytes of messages not yet whole are written once the budget holds a connection, from
+    every connection: a held one is not read, and a slow client may stop mid-message, so
+    nothing else would let those bytes go and the total might never fall back under half
+    the limit. A held connection is not idle: it waits for the server."""
+    config = attrs.evolve(SMALL, write_buffer_size=12000, idle_timeout=5.0)
     server = Server(tmp_path, config=config, threads=HeldThreads())
-    first, second = server.connect(), server.connect()
+    slow, held = server.connect(), server.connect()
     tickets = [server.ticket(), server.ticket()]
-    for conn, ticket in zip((first, second), tickets, strict=True):
+    for conn, ticket in zip((slow, held), tickets, strict=True):
         conn.send({"type": "hello", "ticket": ticket.id, "size": 8192})
     server.threads.run()
     payloads = [os.urandom(8192) for _ in range(2)]
     frames = [frame(OP_BINARY, payload) for payload in payloads]
-    first.protocol.dataReceived(frames[0][:7000])
-    second.protocol.dataReceived(frames[1][:7000])
-    assert second.transport.producerState == "paused"
+    slow.protocol.dataReceived(frames[0][:7000])  # and then it stops sending
+    held.protocol.dataReceived(frames[1][:7000])
+    assert held.transport.producerState == "paused"
     server.threads.run()
-    assert any(m["type"] == "ack" for m in second.messages())
-    first.protocol.dataReceived(frames[0][7000:])  # the other connection goes on
+    assert held.transport.producerState == "producing"
+    assert stored_bytes(server, tickets[0].id) == payloads[0][:6992]  # 8 bytes of header
+    held.protocol.dataReceived(frames[1][7000:])
     server.threads.run()
-    assert second.transport.producerState == "producing"
-    second.protocol.dataReceived(frames[1][7000:])
+    assert stored_bytes(server, tickets[1].id) == payloads[1]
+
+
+def test_a_held_connection_is_not_idle(tmp_path):
+    config = attrs.evolve(SMALL, write_buffer_size=4096, idle_timeout=5.0)
+    server = Server(tmp_path, config=config, threads=HeldThreads())
+    conn = server.connect()
+    conn.send({"type": "hello", "ticket": server.ticket().id, "size": 100_000})
     server.threads.run()
+    conn.send_bytes(b"h" * 8192)
+    assert conn.transport.producerState == "paused"
+    server.clock.advance(6)
+    assert conn.messages()[-1]["type"] == "welcome" and conn.close_code is None
+
+
+def test_a_frame_claiming_an_enormous_length_is_refused_with_a_message(server):
+    """The length is checked first, and reads are never sized by it beyond MAX_READ (a read
+    of 2**62 bytes would fail to allocate before the client heard why)."""
+    from incoming.upload_protocol import MAX_READ
+
+    ticket = server.ticket()
+    conn = server.connect()
+    conn.hello(ticket, 100)
+    conn.protocol.dataReceived(bytes([0x82, 0xFF]) + (1 << 62).to_bytes(8, "big") + b"abcd")
+    error = conn.messages()[-1]
+    assert error["type"] == "error" and error["code"] == int(ErrorCode.CHUNK_TOO_LARGE)
+    assert conn.transport.bufferSize <= MAX_READ
+
+
+def test_without_autobahns_c_masker_autobahn_unmasks_and_bytes_still_land(tmp_path,
+                                                                         monkeypatch):
+    from incoming import unmasking
+
+    monkeypatch.setattr(unmasking, "XorMaskerNvx", None)
+    monkeypatch.setattr(unmasking, "AVAILABLE", False)
+    server = Server(tmp_path)
+    ticket = server.ticket()
+    conn = server.connect()
+    conn.hello(ticket, 5000)
+    data = os.urandom(5000)
+    conn.send_bytes(data[:3000])
+    conn.send_bytes(data[3000:])
     server.clock.advance(0)
-    server.threads.run()
-    assert [stored_bytes(server, ticket.id) for ticket in tickets] == payloads
-    assert [server.state(ticket.id) for ticket in tickets] == ["handing_over"] * 2
+    assert stored_bytes(server, ticket.id) == data
 
 
 def test_binary_payloads_leave_autobahn_masked_and_unmask_in_any_cut():
