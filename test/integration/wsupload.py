@@ -36,8 +36,10 @@ def sha256(data: bytes) -> str:
 class Connection:
     """One WebSocket connection to the upload endpoint."""
 
-    def __init__(self, server: IncomingServer, timeout: float = 10.0) -> None:
-        self.ws = WSClient(server.host, server.port, server.ws_path, timeout=timeout)
+    def __init__(self, server: IncomingServer, timeout: float = 10.0,
+                 port: int | None = None, tls: bool = False) -> None:
+        self.ws = WSClient(server.host, port or server.port, server.ws_path, timeout=timeout,
+                           tls=tls)
         self.messages: list[dict[str, Any]] = []
         self.welcome: dict[str, Any] | None = None
         self.acked = 0

@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import socket
+import ssl
 import struct
 from typing import Any
 
@@ -49,8 +50,13 @@ def frame(opcode: int, payload: bytes, fin: bool = True) -> bytes:
 
 class WSClient:
     def __init__(self, host: str, port: int, path: str = "/incoming/0.1/frontend/upload_ws",
-                 timeout: float = 10.0) -> None:
+                 timeout: float = 10.0, tls: bool = False) -> None:
         self.sock = socket.create_connection((host, port), timeout=timeout)
+        if tls:  # the tests' servers have self-signed certificates
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            self.sock = context.wrap_socket(self.sock, server_hostname=host)
         key = base64.b64encode(os.urandom(16)).decode()
         self.sock.sendall(
             f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
