@@ -11,13 +11,14 @@ The bytes are on the device when the write returns, so the final ``fdatasync``
 before ``stored`` has only metadata left to do, and a slow disk slows the
 upload down instead of filling memory with dirty pages.
 
-Why the bytes are copied first: direct writes need memory aligned like the
-file offset. :func:`take_in` copies the pieces of a write into page-aligned
-:class:`Buffers`, each byte at the same position modulo :data:`ALIGNMENT` as
-in the file, and hashes them as it goes, while they are still in the CPU's
-cache: hashing bytes that had left it cost 0.9 CPU s/GiB here against 0.56.
-A piece may also be a masked WebSocket payload that unmasks itself during the
-copy (``incoming/unmasking.py``), so the bytes are touched by one thread, once.
+Where the bytes wait: direct writes need memory aligned like the file
+offset. Bytes lie in page-aligned :class:`Buffers`, each at the same position
+modulo :data:`ALIGNMENT` as in the file. A connection that can receives them
+there straight from its socket (a :class:`Landing`); other bytes are copied
+in. :func:`take_in` then hashes each part right after touching it (copying
+it, or unmasking a WebSocket payload in place: ``incoming/unmasking.py``),
+while it is in the CPU's cache: hashing bytes that had left it cost 0.9 CPU
+s/GiB here against 0.56.
 
 How: the file is opened twice. The whole blocks of a write go through the
 ``O_DIRECT`` descriptor, straight from the buffers; the unaligned bytes at
@@ -70,8 +71,10 @@ class Buffers:
     def take(self, offset: int, size: int) -> list[mmap.mmap]:
         """Enough buffers for ``size`` bytes that start at file offset ``offset``."""
         count = -(-(offset % ALIGNMENT + size) // BUFFER_SIZE)
-        return [self._free.pop() if self._free else mmap.mmap(-1, BUFFER_SIZE)
-                for _ in range(count)]
+        return [self.take_one() for _ in range(count)]
+
+    def take_one(self) -> mmap.mmap:
+        return self._free.pop() if self._free else mmap.mmap(-1, BUFFER_SIZE)
 
     def give_back(self, buffers: list[mmap.mmap]) -> None:
         # One not kept is unmapped once the last view of it is gone (closing it while
@@ -102,7 +105,7 @@ class Landing:
         """Memory for the next at most ``most`` bytes (less at the end of a buffer)."""
         if self._current is None or self._position == BUFFER_SIZE:
             self._position = self._offset % ALIGNMENT if self._current is None else 0
-            self._buffers.extend(self._pool.take(0, 1))
+            self._buffers.append(self._pool.take_one())
             self._current = memoryview(self._buffers[-1])
         return self._current[self._position:self._position + min(most, BUFFER_SIZE
                                                                  - self._position)]
