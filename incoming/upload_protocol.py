@@ -175,9 +175,11 @@ class UploadProtocol(WebSocketServerProtocol):
     # -- connection ----------------------------------------------------------------------------
 
     def onOpen(self) -> None:
-        # A TCP transport (not TLS, not a test double) lets us choose how much each read takes.
+        # Twisted's TCP transport reads bufferSize bytes at a time (TLS wrappers pass the
+        # attribute on, harmlessly).
         self._sized_reads = hasattr(self.transport, "bufferSize")
-        # Only Twisted's own TCP transport, reading for us (TLS wrappers forward attributes).
+        # Only from Twisted's own TCP transport do we read ourselves: a TLS wrapper also
+        # answers to .socket, but what comes off that socket is ciphertext.
         self._socket_reads = (isinstance(self.transport, tcp.Connection)
                               and self.transport.protocol is self and unmasking.AVAILABLE)
         self._note_activity()
