@@ -182,10 +182,10 @@ class TicketOffice:
             return (yield live.partial.reopen())  # a failed write left it unusable: start again
 
     def write(self, upload: Upload, offset: int, pieces: Sequence[bytes | Piece],
-              buffers: list[Any] | None = None) -> Deferred[int]:
-        """Queue ``pieces`` for writing at ``offset`` (and the landing ``buffers`` they lie
-        in, which storage gives back once written); raises IncomingError, changing
-        nothing, if the upload takes no such bytes."""
+              landing: Landing | None = None) -> Deferred[int]:
+        """Queue ``pieces`` for writing at ``offset``; raises IncomingError, changing
+        nothing, if the upload takes no such bytes. Pieces that lie in a ``landing`` take
+        its buffers along (storage gives them back once written); refused, they stay."""
         live = upload.live
         if not upload.receiving or live.partial is None:
             raise IncomingError(ErrorCode.WRONG_STATE,
@@ -198,16 +198,12 @@ class TicketOffice:
             raise IncomingError(ErrorCode.BEYOND_SIZE,
                                 f"bytes up to {end} go past the declared size {live.ticket.size}")
         upload.next_offset = end
-        written = live.partial.write(offset, pieces, buffers)
+        written = live.partial.write(offset, pieces, landing.seal() if landing else None)
         written.addCallback(self._written, live)
         return written
 
     def landing(self, upload: Upload) -> Landing:
         return self._storage.landing(upload.next_offset)
-
-    def give_back(self, buffers: list[Any]) -> None:
-        """Landing buffers whose bytes were refused (``write`` raised)."""
-        self._storage.give_back(buffers)
 
     def _written(self, offset: int, live: _Live) -> int:
         if offset == live.ticket.size:
@@ -485,9 +481,9 @@ class Upload:
         return self.active and self.live.ticket.state.accepts_bytes
 
     def write(self, offset: int, pieces: Sequence[bytes | Piece],
-              buffers: list[Any] | None = None) -> Deferred[int]:
+              landing: Landing | None = None) -> Deferred[int]:
         """Write ``pieces`` at ``offset``; fires with the new acknowledged offset."""
-        return self.office.write(self, offset, pieces, buffers)
+        return self.office.write(self, offset, pieces, landing)
 
     def landing(self) -> Landing:
         """Where this connection's next bytes may land before they are written."""

@@ -77,10 +77,6 @@ class MaskedBytes:
             done += len(view)
         return pieces
 
-    def unmasked(self) -> bytes:
-        target = bytearray(len(self.data))
-        self.copy_into(memoryview(target))
-        return bytes(target)
 
 
 class PassThroughMasker:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import enum
 import json
+from collections.abc import Callable
 from typing import Any
 
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
@@ -78,7 +79,7 @@ class WriteBudget:
         self.limit = limit
         self.used = 0
         self._held: set[Any] = set()
-        self._gathering: dict[Any, Any] = {}
+        self._flushes: dict[Any, Callable[[], None]] = {}
 
     def take(self, size: int, transport: Any) -> bool:
         """Count ``size`` more bytes; whether every connection must now hand what it
@@ -93,16 +94,13 @@ class WriteBudget:
         if self.used > self.limit and transport not in self._held:
             self._held.add(transport)
             transport.pauseProducing()
-            for flush in list(self._gathering.values()):
+            for flush in list(self._flushes.values()):
                 flush()
         return bool(self._held)
 
-    def gathering(self, transport: Any, flush: Any) -> None:
-        """This connection holds bytes not yet handed over; ``flush`` hands them over."""
-        self._gathering[transport] = flush
-
-    def handed_over(self, transport: Any) -> None:
-        self._gathering.pop(transport, None)
+    def join(self, transport: Any, flush: Callable[[], None]) -> None:
+        """A connection that gathers bytes; ``flush`` hands what it gathered to storage."""
+        self._flushes[transport] = flush
 
     def holds(self, transport: Any) -> bool:
         return transport in self._held
@@ -125,7 +123,7 @@ class WriteBudget:
     def forget(self, transport: Any) -> None:
         """The connection is gone: nothing to resume, nothing to hand over."""
         self._held.discard(transport)
-        self._gathering.pop(transport, None)
+        self._flushes.pop(transport, None)
 
 
 class Phase(enum.Enum):
@@ -328,11 +326,9 @@ class UploadProtocol(WebSocketServerProtocol):
         size = sum(len(piece) for piece in pieces)
         self._pending.extend(pieces)
         self._received += size
-        budget = self.factory.write_budget
-        if budget.take(size, self.transport) or self._received - self._flushed >= BATCH_BYTES:
+        held = self.factory.write_budget.take(size, self.transport)
+        if held or self._received - self._flushed >= BATCH_BYTES:
             self._flush()
-        elif self._received > self._flushed:
-            budget.gathering(self.transport, self._flush)
 
     def onMessageFrameEnd(self) -> None:
         if self._sized_reads:
@@ -396,6 +392,7 @@ class UploadProtocol(WebSocketServerProtocol):
             return
         self._upload = upload
         self._landing = upload.landing()
+        self.factory.write_budget.join(self.transport, self._flush)
         self._phase = Phase.OPEN
         self._received = self._flushed = self._acked = upload.offset
         config = self.factory.config
@@ -429,12 +426,9 @@ class UploadProtocol(WebSocketServerProtocol):
         assert self._landing is not None
         pieces, offset, size = self._pending, self._flushed, self._received - self._flushed
         self._pending, self._flushed = [], self._received
-        self.factory.write_budget.handed_over(self.transport)
-        buffers = self._landing.seal()
         try:
-            written = self._upload.write(offset, pieces, buffers)
-        except IncomingError as e:
-            self.factory.office.give_back(buffers)
+            written = self._upload.write(offset, pieces, self._landing)
+        except IncomingError as e:  # the landing keeps its buffers, released on close
             self.factory.write_budget.give_back(size)
             self._fail(e)
             return

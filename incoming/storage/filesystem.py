@@ -70,10 +70,6 @@ class FileSystemStorage:
         """Where a connection's bytes for file offset ``offset`` onwards may land."""
         return Landing(self._buffers, offset)
 
-    def give_back(self, buffers: list[Any]) -> None:
-        """Buffers sealed by a landing whose bytes will not be written after all."""
-        self._buffers.give_back(buffers)
-
     def partial(self, ticket_id: str) -> PartialFile:
         """A handle on the ticket's partial file; nothing is opened until it is used."""
         return PartialFile(
