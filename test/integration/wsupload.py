@@ -93,7 +93,10 @@ class Connection:
     # -- receiving ---------------------------------------------------------------------------------
 
     def next(self) -> dict[str, Any]:
-        """The next text message (recorded); raises :class:`Closed` when the server closes."""
+        """The next text message (recorded); raises :class:`Closed` when the server closes
+        (and again on every later call)."""
+        if self.closed and self.close_code is not None:
+            raise Closed(self.close_code, "closed before")
         try:
             message = self.ws.receive()
         except Closed as e:
@@ -107,9 +110,12 @@ class Connection:
         return message
 
     def drain(self) -> None:
-        """Read the messages that have arrived already, without waiting for more."""
-        while self.ws._buffer or select.select([self.ws.sock], [], [], 0)[0]:
-            self.next()
+        """Read the messages that have arrived already, without waiting for more. A close
+        among them ends the reading (recorded): a server may finish an upload and close
+        before the client has read what came before."""
+        with contextlib.suppress(Closed):
+            while self.ws._buffer or select.select([self.ws.sock], [], [], 0)[0]:
+                self.next()
 
     def quiet_for(self, seconds: float) -> list[dict[str, Any]]:
         """Listen for ``seconds`` (answering pings); the text messages that came meanwhile.
@@ -161,8 +167,12 @@ class Connection:
             try:
                 message = self.next()
             except Closed as e:
-                raise AssertionError(f"closed ({e.code}) without an error message; got "
-                                     f"{self.messages}") from None
+                errors = self.of_type("error")  # perhaps read already, by drain()
+                if not errors:
+                    raise AssertionError(f"closed ({e.code}) without an error message; got "
+                                         f"{self.messages}") from None
+                message = errors[-1]
+                break
             if message["type"] == "error":
                 break
         assert message["code"] == code, message
