@@ -112,18 +112,27 @@ def _log_path(case: str) -> Path:
 # -- raw ceiling -------------------------------------------------------------------------
 
 
-def run_raw(data_path: Path, sync: bool = False) -> Measurement:
-    """sendfile → loopback TCP → recv_into 1 MiB → file, the receiver in its own process.
+RAW_CASES = ("raw", "raw-sync", "raw-hash")
 
-    With ``sync`` the receiver fdatasyncs before answering: the ceiling for a
-    server that, like Incoming!!, makes the file durable before calling it stored.
-    """
+
+def _raw_receiver_args(case: str, out: Path) -> list[str]:
+    """Into a file; the same with fdatasync before answering (the ceiling for a server that,
+    like Incoming!!, makes the file durable before calling it stored); or receiving and
+    hashing only, storing nothing (the ceiling for any server that hashes every byte, as
+    Incoming!! must)."""
+    return {"raw": ["--out", str(out)], "raw-sync": ["--out", str(out), "--fsync"],
+            "raw-hash": ["--sha256"]}[case]
+
+
+def run_raw(data_path: Path, case: str = "raw") -> Measurement:
+    """sendfile → loopback TCP → recv_into 1 MiB → file (or SHA-256), the receiver in its
+    own process."""
     size = data_path.stat().st_size
-    m = Measurement("raw-sync" if sync else "raw", size, 1)
+    m = Measurement(case, size, 1)
     out = fresh_dir("store-raw") / "received.bin"
-    argv = [sys.executable, str(BENCH_DIR / "benchlib" / "raw_receiver.py"), "--out", str(out)]
-    argv += ["--fsync"] if sync else []
-    with ServerProcess(argv, _log_path("raw"), stdin=subprocess.PIPE) as receiver:
+    argv = [sys.executable, str(BENCH_DIR / "benchlib" / "raw_receiver.py"),
+            *_raw_receiver_args(case, out)]
+    with ServerProcess(argv, _log_path(case), stdin=subprocess.PIPE) as receiver:
         port = int(receiver.read_line_starting("LISTENING", 10).split()[1])
         with socket.create_connection(("127.0.0.1", port)) as sock, open(data_path, "rb") as f:
             sock.settimeout(transfer_timeout(size))  # bounds sendfile and the reply alike
@@ -133,14 +142,18 @@ def run_raw(data_path: Path, sync: bool = False) -> Measurement:
             started = time.perf_counter()
             sock.sendfile(f)
             sock.shutdown(socket.SHUT_WR)
-            reply = sock.recv(1)  # the receiver has written everything
+            reply = sock.recv(1)  # the receiver has written (or hashed) everything
             m.seconds = time.perf_counter() - started
             after, cpu1 = procstat.sample(receiver.pid), own_cpu_seconds()
             busy1 = procstat.machine_busy_seconds()
+        _, received, digest = receiver.read_line_starting("RECEIVED", 10).split()
     _fill_cpu(m, before, after, cpu1 - cpu0, busy1 - busy0)
-    if reply != b"k" or out.stat().st_size != size:
-        m.error = f"raw receiver got {out.stat().st_size} of {size} bytes"
-    out.unlink()
+    stored = out.stat().st_size if out.exists() else size
+    if reply != b"k" or int(received) != size or stored != size:
+        m.error = f"raw receiver got {received} of {size} bytes, stored {stored}"
+    elif digest != "-" and digest != sha256_of(data_path):
+        m.error = f"raw receiver's SHA-256 {digest} is not the data's"
+    out.unlink(missing_ok=True)
     return m
 
 

@@ -68,6 +68,14 @@ def ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a is not None and b else None
 
 
+def round_ratios(runs: dict[str, list[Measurement]], a: str, b: str) -> list[float]:
+    """``a``'s MB/s over ``b``'s, round by round (each pair ran a minute apart at most)."""
+    if a not in runs or b not in runs:
+        return []
+    pairs = zip(runs[a], runs[b], strict=True)  # every case ran once per round
+    return [x.mbps() / y.mbps() for x, y in pairs if not (x.error or y.error) and y.mbps()]
+
+
 def one_line(m: Measurement) -> str:
     """A progress line for one run, printed as soon as it is done."""
     if m.error:
