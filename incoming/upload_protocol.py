@@ -78,25 +78,34 @@ class WriteBudget:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.used = 0
+        self.gathered = 0
+        """The part of ``used`` not yet handed to storage."""
         self._held: set[Any] = set()
         self._flushes: dict[Any, Callable[[], None]] = {}
 
-    def take(self, size: int, transport: Any) -> bool:
-        """Count ``size`` more bytes; whether every connection must now hand what it
-        gathered to storage at once, even mid-message (this one is then held: not read).
+    def take(self, size: int, transport: Any) -> None:
+        """Count ``size`` more bytes, gathered by ``transport``'s connection; hold it (stop
+        reading it) if that puts the total over the limit.
 
-        Bytes gathered and not handed over count against the limit but go
-        nowhere by themselves: a held connection is not read, and a slow client
-        may stop in the middle of a message. With enough such bytes the total
-        would never fall back under half the limit, and nothing would resume.
+        Bytes being written come back by themselves; gathered bytes need not:
+        a held connection is not read, and a slow client may stop in the middle
+        of a message. Should they alone keep the total over half the limit,
+        nothing would ever resume, so then every connection hands what it
+        gathered to storage at once. Only then: writing everything gathered on
+        every hold turned 100 busy uploads' batches into a storm of small writes.
         """
         self.used += size
+        self.gathered += size
         if self.used > self.limit and transport not in self._held:
             self._held.add(transport)
             transport.pauseProducing()
+        if self._held and self.gathered > self.limit // 2:
             for flush in list(self._flushes.values()):
                 flush()
-        return bool(self._held)
+
+    def handed_over(self, size: int) -> None:
+        """``size`` gathered bytes went to storage (or were dropped): they are being written."""
+        self.gathered -= size
 
     def join(self, transport: Any, flush: Callable[[], None]) -> None:
         """A connection that gathers bytes; ``flush`` hands what it gathered to storage."""
@@ -187,7 +196,8 @@ class UploadProtocol(WebSocketServerProtocol):
         self._phase = Phase.CLOSING
         budget = self.factory.write_budget
         budget.forget(self.transport)
-        budget.give_back(self._received - self._flushed)  # gathered, never to be written
+        budget.handed_over(self._received - self._flushed)  # gathered, never to be written
+        budget.give_back(self._received - self._flushed)
         self._pending, self._received = [], self._flushed
         if self._idle_timer is not None and self._idle_timer.active():
             self._idle_timer.cancel()
@@ -326,8 +336,8 @@ class UploadProtocol(WebSocketServerProtocol):
         size = sum(len(piece) for piece in pieces)
         self._pending.extend(pieces)
         self._received += size
-        held = self.factory.write_budget.take(size, self.transport)
-        if held or self._received - self._flushed >= BATCH_BYTES:
+        self.factory.write_budget.take(size, self.transport)
+        if self._received - self._flushed >= BATCH_BYTES:
             self._flush()
 
     def onMessageFrameEnd(self) -> None:
@@ -426,6 +436,7 @@ class UploadProtocol(WebSocketServerProtocol):
         assert self._landing is not None
         pieces, offset, size = self._pending, self._flushed, self._received - self._flushed
         self._pending, self._flushed = [], self._received
+        self.factory.write_budget.handed_over(size)
         try:
             written = self._upload.write(offset, pieces, self._landing)
         except IncomingError as e:  # the landing keeps its buffers, released on close

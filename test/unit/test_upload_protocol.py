@@ -418,18 +418,23 @@ def test_reading_stops_while_too_many_bytes_wait_for_the_disk(tmp_path):
     assert server.factory.write_budget.used == 0
 
 
-def test_when_a_connection_is_held_every_connection_writes_what_it_gathered(tmp_path):
-    """Bytes of messages not yet whole are written once the budget holds a connection, from
-    every connection: a held one is not read, and a slow client may stop mid-message, so
-    nothing else would let those bytes go and the total might never fall back under half
-    the limit. A held connection is not idle: it waits for the server."""
-    config = attrs.evolve(SMALL, write_buffer_size=12000, idle_timeout=5.0)
+def two_uploads_under_a_budget(tmp_path, write_buffer_size: int, size: int):
+    """A server whose writes wait for ``threads.run()``, and two connections welcomed."""
+    config = attrs.evolve(SMALL, write_buffer_size=write_buffer_size)
     server = Server(tmp_path, config=config, threads=HeldThreads())
-    slow, held = server.connect(), server.connect()
-    tickets = [server.ticket(), server.ticket()]
-    for conn, ticket in zip((slow, held), tickets, strict=True):
-        conn.send({"type": "hello", "ticket": ticket.id, "size": 8192})
+    conns, tickets = [server.connect(), server.connect()], [server.ticket(), server.ticket()]
+    for conn, ticket in zip(conns, tickets, strict=True):
+        conn.send({"type": "hello", "ticket": ticket.id, "size": size})
     server.threads.run()
+    return server, conns, tickets
+
+
+def test_when_gathered_bytes_alone_could_block_every_connection_writes_them(tmp_path):
+    """Bytes of messages not yet whole are written once the budget holds a connection and
+    they alone exceed half the limit, from every connection: a held one is not read, and a
+    slow client may stop mid-message, so nothing else would let those bytes go and the total
+    would never fall back under half the limit."""
+    server, (slow, held), tickets = two_uploads_under_a_budget(tmp_path, 12000, 8192)
     payloads = [os.urandom(8192) for _ in range(2)]
     frames = [frame(OP_BINARY, payload) for payload in payloads]
     slow.protocol.dataReceived(frames[0][:7000])  # and then it stops sending
@@ -441,6 +446,27 @@ def test_when_a_connection_is_held_every_connection_writes_what_it_gathered(tmp_
     held.protocol.dataReceived(frames[1][7000:])
     server.threads.run()
     assert stored_bytes(server, tickets[1].id) == payloads[1]
+
+
+def test_a_hold_that_writes_under_way_will_end_leaves_half_messages_gathering(tmp_path):
+    """When the bytes being written are what keeps the total over the limit, a held
+    connection waits for them, and nobody writes half a message early (with many uploads,
+    writing everything gathered on every hold made a storm of small writes)."""
+    server, (writing, held), tickets = two_uploads_under_a_budget(tmp_path, 12000, 8192)
+    payload = os.urandom(8192)
+    writing.send_bytes(b"w" * 8192)  # a whole message: its write is under way
+    masked = frame(OP_BINARY, payload)
+    held.protocol.dataReceived(masked[:4000])
+    budget = server.factory.write_budget
+    assert held.transport.producerState == "paused"
+    assert (budget.used, budget.gathered) == (8192 + 3992, 3992)
+    server.threads.run()  # the write under way ends
+    assert held.transport.producerState == "producing"
+    assert stored_bytes(server, tickets[1].id) == b""  # its half message waited
+    held.protocol.dataReceived(masked[4000:])
+    server.threads.run()
+    assert stored_bytes(server, tickets[1].id) == payload
+    assert (budget.used, budget.gathered) == (0, 0)
 
 
 def test_a_held_connection_is_not_idle(tmp_path):
