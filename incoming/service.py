@@ -129,8 +129,10 @@ def make_service(config: Config, reactor: Any) -> MultiService:
     for description in config.listen:
         try:
             endpoint = serverFromString(reactor, description)
-        except (ValueError, KeyError, TypeError) as e:
-            raise ConfigError("listen", f"{description!r} is not an endpoint: {e}") from None
+        except Exception as e:  # noqa: BLE001 — bad syntax, or for ssl: an unreadable or
+            # invalid key or certificate (OSError, OpenSSL's Error, AttributeError, ...):
+            # every one is the operator's to fix, and says so in one line.
+            raise ConfigError("listen", f"cannot use {description!r}: {e}") from None
         ListeningService(description, endpoint, site, reactor).setServiceParent(top)
     return top
 

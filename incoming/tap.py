@@ -34,6 +34,15 @@ class Options(usage.Options):
         """Endpoint to listen on, e.g. tcp:4000 (repeatable) [default: tcp:4000]."""
         self["listen"].append(endpoint)
 
+    def parseOptions(self, options: list[str] | None = None) -> None:
+        """As usage.Options does, but an unknown or incomplete option ends the start with one
+        line, like a bad value (twistd would print its whole usage text first)."""
+        try:
+            super().parseOptions(options)
+        except usage.UsageError as e:
+            sys.stderr.write(f"incoming: {e} (twistd incoming --help lists the options)\n")
+            sys.exit(2)
+
     def opt_version(self) -> None:
         print(f"incoming {__version__}")
         sys.exit(0)

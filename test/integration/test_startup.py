@@ -48,6 +48,7 @@ BAD_OPTIONS = {
     "handover_timeout": ["--handover-timeout", "-1s"],
     "storage_threads": ["--storage-threads", "0"],
     "listen": ["--listen", "nonsense:4000"],
+    "max-upload-sise": ["--max-upload-sise", "5GB"],  # misspelt: no such option
 }
 
 BAD_CONFIG_FILES = {
@@ -61,6 +62,13 @@ BAD_CONFIG_FILES = {
 }
 
 LISTEN = ["--listen", "tcp:0:interface=127.0.0.1"]
+
+TLS_KEY_PROBLEMS = {
+    "missing-key": "BASE/nowhere.pem",
+    "key-not-pem": "NOT_PEM",
+    "bad-ssl-method": "NOT_PEM:sslmethod=NO_SUCH_METHOD",
+}
+"""ssl: endpoints whose key cannot be used: each raised its own exception, not ValueError."""
 
 
 def _refused_cases(base: Path, taken_port: int) -> dict[str, list[str]]:
@@ -85,7 +93,14 @@ def _refused_cases(base: Path, taken_port: int) -> dict[str, list[str]]:
                                   "--listen", "tcp:99999:interface=127.0.0.1"]
     cases["port-in-use"] = ["--storage-dir", str(base / "store"),
                             "--listen", f"tcp:{taken_port}:interface=127.0.0.1"]
+    not_pem = base / "not-a-key.pem"
+    not_pem.write_text("not a key\n")
+    for name, key in TLS_KEY_PROBLEMS.items():
+        key = key.replace("NOT_PEM", str(not_pem)).replace("BASE", str(base))
+        cases[f"tls-{name}"] = ["--storage-dir", str(base / "store"),
+                                "--listen", f"ssl:0:interface=127.0.0.1:privateKey={key}"]
     return cases
+
 
 
 @pytest.fixture(scope="module")
@@ -141,6 +156,13 @@ def test_unusable_storage_dir(where: str, refused_starts) -> None:  # type: igno
 def test_port_out_of_range(refused_starts) -> None:  # type: ignore[no-untyped-def]
     """A listen endpoint with a port that cannot exist stops twistd with one line naming listen."""
     _refused(refused_starts, "port-out-of-range", "listen")
+
+
+@pytest.mark.parametrize("problem", list(TLS_KEY_PROBLEMS))
+def test_unusable_tls_key(problem: str, refused_starts) -> None:  # type: ignore[no-untyped-def]
+    """An ssl: endpoint whose key is missing, not PEM or asks for an unknown method stops twistd
+    with one line naming listen, no traceback."""
+    _refused(refused_starts, f"tls-{problem}", "listen")
 
 
 def test_port_in_use(refused_starts) -> None:  # type: ignore[no-untyped-def]
