@@ -86,11 +86,13 @@ class Handover:
     @inlineCallbacks
     def _deliver(self, ticket: Ticket, deadline: float) -> Any:
         attempt = 0
-        last_problem = "no attempt was made"
-        while self._clock.seconds() < deadline:
+        # At least one attempt, even when the deadline passed while the server was stopped:
+        # the backend must not go untold of an upload because of our own outage.
+        while attempt == 0 or self._clock.seconds() < deadline:
             attempt += 1
             left = deadline - self._clock.seconds()
-            timeout = max(0.001, min(self._policy.attempt_timeout, left))
+            timeout = self._policy.attempt_timeout if left <= 0 else min(
+                self._policy.attempt_timeout, left)
             try:
                 answer = yield self._attempt(ticket).addTimeout(timeout, self._clock)
             except CancelledError:

@@ -147,6 +147,21 @@ def test_deadline_counts_from_since():
     assert got and got[0].value.code is ErrorCode.HANDOVER_FAILED
 
 
+def test_a_deadline_that_passed_while_stopped_still_gets_one_attempt():
+    """A restart after the whole handover timeout still calls the backend once: an outage of
+    ours must not leave the backend untold. That attempt failing ends the handover."""
+    policy = RetryPolicy(attempt_timeout=2.0, total_timeout=30.0, max_delay=4.0)
+    handover, backend, clock, stub = make([(200, "done")], policy)
+    got = result_of(handover.deliver(stored_ticket(), since=clock.seconds() - 3600))
+    stub.flush()
+    assert got == ["done"] and len(backend.forms) == 1
+    handover, backend, clock, stub = make([(500, "")] * 10, policy)
+    got = result_of(handover.deliver(stored_ticket(), since=clock.seconds() - 3600))
+    run(clock, stub, 10)
+    assert len(backend.forms) == 1
+    assert got[0].value.code is ErrorCode.HANDOVER_FAILED and "HTTP 500" in got[0].value.message
+
+
 def test_cancel_callback_accepts_any_2xx():
     """For a cancel the body does not matter; a 204 is enough."""
     handover, backend, clock, stub = make([(204, "")])
