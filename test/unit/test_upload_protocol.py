@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 
 import attrs
@@ -219,6 +220,8 @@ def test_reconnect_after_all_bytes_only_listens(server):
     ({"type": "hello", "ticket": "T", "size": "12"}, ErrorCode.BAD_REQUEST),
     ({"type": "hello", "ticket": "T", "size": True}, ErrorCode.BAD_REQUEST),
     ({"type": "hello", "size": 1}, ErrorCode.BAD_REQUEST),
+    ({"type": "hello", "ticket": "", "size": 1}, ErrorCode.BAD_REQUEST),
+    ({"type": "hello", "ticket": "t" * 257, "size": 1}, ErrorCode.BAD_REQUEST),
     ({"type": "hello", "ticket": "T", "size": 1, "filename": 7}, ErrorCode.BAD_REQUEST),
     ({"type": "hello", "ticket": "T", "size": 1, "filename": "x" * 1025}, ErrorCode.BAD_REQUEST),
     ({"type": "hello", "ticket": "T", "size": SMALL.max_upload_size + 1}, ErrorCode.TOO_LARGE),
@@ -242,6 +245,21 @@ def test_malformed_text_is_refused(server, raw):
     conn = server.connect()
     conn.send_text(raw)
     assert error_of(conn)["code"] == ErrorCode.BAD_REQUEST
+
+
+def test_a_text_message_over_16_kib_is_refused(server):
+    """The limit docs/protocol.rst gives; a hello of exactly 16 KiB is still read."""
+    ticket = server.ticket()
+    padded = json.dumps({"type": "hello", "ticket": ticket.id, "size": 5, "pad": ""}).encode()
+    at_limit = padded.replace(b'"pad": ""', b'"pad": "' + b"p" * (16384 - len(padded)) + b'"')
+    assert len(at_limit) == 16384
+    conn = server.connect()
+    conn.send_text(at_limit)
+    assert conn.messages()[0]["type"] == "welcome"
+    conn = server.connect()
+    conn.send_text(at_limit.replace(b'"pad": "', b'"pad": "p'))
+    error = error_of(conn)
+    assert error["code"] == ErrorCode.BAD_REQUEST and "too long" in error["message"]
 
 
 def test_bytes_before_welcome_are_refused(server):
