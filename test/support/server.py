@@ -103,12 +103,15 @@ class IncomingServer:
     ``options`` are config names with values (``handover_timeout="2s"``),
     passed as command-line options; ``config`` is written to a TOML file and
     passed with ``--config``; ``extra_args`` are appended as they are.
+    ``twistd``: another installation's (default: the one beside the tests' Python).
     """
 
     def __init__(self, base_dir: Path | str, options: Mapping[str, Any] | None = None,
                  config: Mapping[str, Any] | None = None, extra_args: Sequence[str] = (),
-                 storage_dir: Path | str | None = None, name: str | None = None) -> None:
+                 storage_dir: Path | str | None = None, name: str | None = None,
+                 twistd: str | None = None) -> None:
         self.name = name or f"server{next(_counter)}"
+        self.twistd = twistd or twistd_path()
         self.base_dir = Path(base_dir)
         self.base_dir.mkdir(parents=True, exist_ok=True)
         self.storage_dir = (Path(storage_dir) if storage_dir
@@ -167,7 +170,7 @@ class IncomingServer:
 
     def command(self, port: int | None = None) -> list[str]:
         listen = f"tcp:{port or 0}:interface={self.host}"
-        args = [twistd_path(), "-n", "--pidfile=", "incoming", "--listen", listen,
+        args = [self.twistd, "-n", "--pidfile=", "incoming", "--listen", listen,
                 "--storage-dir", str(self.storage_dir)]
         if self.config_file is not None:
             args += ["--config", str(self.config_file)]
