@@ -20,7 +20,8 @@ class Options(usage.Options):
     longdesc = ("Incoming!! receives large uploads from browsers and hands them to your web "
                 "application's backend. Options override the --config file; every option is "
                 "explained in etc/incoming.toml.")
-    optFlags = [["demo", None, "Also serve the demo web app at /."]]
+    optFlags = [["demo", None, "Also serve the demo web app at /."],
+                ["no-demo", None, "Do not serve the demo app (where the config file says to)."]]
     optParameters = [["config", "c", None, "TOML file with options (see etc/incoming.toml)."]] + [
         [option.flag, None, None, f"{option.help} [default: {option.default}]"]
         for option in OPTIONS if option.name not in ("listen", "demo")
@@ -43,6 +44,10 @@ class Options(usage.Options):
             sys.stderr.write(f"incoming: {e} (twistd incoming --help lists the options)\n")
             sys.exit(2)
 
+    def postOptions(self) -> None:
+        if self["demo"] and self["no-demo"]:
+            raise usage.UsageError("--demo and --no-demo contradict each other")
+
     def opt_version(self) -> None:
         print(f"incoming {__version__}")
         sys.exit(0)
@@ -55,7 +60,7 @@ class Options(usage.Options):
             if option.name == "listen":
                 value = self["listen"] or None
             elif option.name == "demo":
-                value = True if self["demo"] else None
+                value = True if self["demo"] else False if self["no-demo"] else None
             if value is not None:
                 given[option.name] = value
         return given

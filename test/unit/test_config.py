@@ -62,6 +62,18 @@ def test_command_line_beats_the_file(tmp_path):
     assert config.listen == ("tcp:1", "tcp:2") and config.demo is True
 
 
+def test_no_demo_turns_off_the_demo_of_the_file(tmp_path, capsys):
+    path = tmp_path / "c.toml"
+    path.write_text("demo = true\n")
+    options = Options()
+    options.parseOptions(["--config", str(path), "--no-demo"])
+    assert load(options["config"], options.overrides()).demo is False
+    with pytest.raises(SystemExit):
+        Options().parseOptions(["--demo", "--no-demo"])
+    assert capsys.readouterr().err.strip().endswith("contradict each other (twistd incoming "
+                                                    "--help lists the options)")
+
+
 def test_unreadable_or_broken_file_is_one_line(tmp_path):
     """A missing or invalid TOML file is a ConfigError about the config option."""
     with pytest.raises(ConfigError, match="^config: cannot read"):
