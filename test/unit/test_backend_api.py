@@ -7,6 +7,8 @@ import json
 import pytest
 import treq
 from treq.testing import StubTreq
+from twisted.internet.defer import fail
+from twisted.logger import capturedLogs
 from twisted.web.resource import Resource
 
 from incoming.backend_api import BackendAPI
@@ -91,6 +93,20 @@ def test_errors_are_json_when_asked(http):
     assert code == 400
     assert json.loads(body) == {"error": {"code": 1, "name": "bad_request",
                                           "message": "missing parameter signalFinishURL"}}
+
+
+def test_an_unexpected_failure_is_500_storage_failed_and_logged(http, server, monkeypatch):
+    """A failure that is no IncomingError (here: the registry cannot save) answers 500 with
+    error 12, which tells the backend to try again, and the traceback goes to the log."""
+    monkeypatch.setattr(server.registry, "save", lambda ticket: fail(OSError("disk full")))
+    with capturedLogs() as events:
+        code, body = call(http, "POST", "new_upload", {"signalFinishURL": "https://a.test/x"},
+                          json_wanted=True)
+    assert code == 500
+    assert json.loads(body)["error"] == {"code": 12, "name": "storage_failed",
+                                         "message": "internal server error"}
+    failures = [e["log_failure"] for e in events if "log_failure" in e]
+    assert [f.type for f in failures] == [OSError]
 
 
 def test_wrong_method_is_405(http):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -139,3 +140,20 @@ def test_unusable_storage_dir_is_one_line(tmp_path):
     assert done.returncode == 2
     assert done.stderr.startswith("incoming: bad configuration: storage_dir: cannot use")
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_the_systemd_unit_starts_twistd_with_options_that_exist():
+    """etc/incoming.service's ExecStart parses as twistd's and our command line, and the
+    storage directory it names is the one the unit lets the server write."""
+    from twisted.scripts.twistd import ServerOptions
+
+    unit = dict(line.split("=", 1) for line in (ETC.parent / "incoming.service").read_text()
+                .splitlines() if "=" in line and not line.startswith("#"))
+    argv = shlex.split(unit["ExecStart"])
+    assert argv[0].endswith("/bin/twistd")
+    twistd = ServerOptions()
+    twistd.parseOptions(argv[1:])
+    assert twistd.subCommand == "incoming" and twistd["nodaemon"]
+    assert twistd.subOptions.overrides()["storage_dir"] == unit["ReadWritePaths"]
+    assert unit["ReadWritePaths"] == "/var/lib/" + unit["StateDirectory"]
+
