@@ -194,11 +194,7 @@ class UploadProtocol(WebSocketServerProtocol):
 
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
         self._phase = Phase.CLOSING
-        budget = self.factory.write_budget
-        budget.forget(self.transport)
-        budget.handed_over(self._received - self._flushed)  # gathered, never to be written
-        budget.give_back(self._received - self._flushed)
-        self._pending, self._received = [], self._flushed
+        self.factory.write_budget.forget(self.transport)
         if self._idle_timer is not None and self._idle_timer.active():
             self._idle_timer.cancel()
         self._let_go()
@@ -439,9 +435,11 @@ class UploadProtocol(WebSocketServerProtocol):
         self.factory.write_budget.handed_over(size)
         try:
             written = self._upload.write(offset, pieces, self._landing)
-        except IncomingError as e:  # the landing keeps its buffers, released on close
+        except Exception:  # noqa: BLE001 — refused, or a bug: either way the bytes are not
+            # being written (the landing keeps their buffers, released on close), and this
+            # connection, not whichever one's read made it flush, must end.
             self.factory.write_budget.give_back(size)
-            self._fail(e)
+            self._fail_from(Failure())
             return
         written.addBoth(_passing(self.factory.write_budget.give_back, size))
         written.addCallbacks(self._written, self._fail_from)
@@ -499,9 +497,10 @@ class UploadProtocol(WebSocketServerProtocol):
         if failure.check(IncomingError):
             self._fail(failure.value)
             return
+        # A bug of ours. Autobahn refuses 1011 as a server's close code; error 12 tells the
+        # client what 1011 would have: the bytes acknowledged are safe, connect again.
         log.failure("upload connection failed", failure)
-        if self._phase is not Phase.CLOSING:
-            self._close(1011, "internal error")
+        self._fail(IncomingError(ErrorCode.STORAGE_FAILED, "internal server error"))
 
     def _close(self, code: int, reason: str) -> None:
         if self._phase is Phase.CLOSING:
@@ -512,13 +511,19 @@ class UploadProtocol(WebSocketServerProtocol):
         self.sendClose(code, reason)
 
     def _let_go(self) -> None:
-        """Give up the upload (another connection may take it) and what landed unwritten."""
+        """Give up the upload (another connection may take it) and the bytes gathered for it:
+        their buffers, and their count in the write budget (at once: a closing handshake may
+        take seconds, and the budget must not wait for it)."""
         if self._upload is not None:
             self._upload.detach()
             self._upload = None
         if self._landing is not None:
             self._landing.release()
             self._landing = None
+        dropped = self._received - self._flushed
+        self._pending, self._received = [], self._flushed
+        self.factory.write_budget.handed_over(dropped)
+        self.factory.write_budget.give_back(dropped)
 
     # -- idle timeout -----------------------------------------------------------------------------
 

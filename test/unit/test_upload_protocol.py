@@ -436,11 +436,12 @@ def test_reading_stops_while_too_many_bytes_wait_for_the_disk(tmp_path):
     assert server.factory.write_budget.used == 0
 
 
-def two_uploads_under_a_budget(tmp_path, write_buffer_size: int, size: int):
-    """A server whose writes wait for ``threads.run()``, and two connections welcomed."""
+def uploads_under_a_budget(tmp_path, write_buffer_size: int, size: int, count: int = 2):
+    """A server whose writes wait for ``threads.run()``, and ``count`` connections welcomed."""
     config = attrs.evolve(SMALL, write_buffer_size=write_buffer_size)
     server = Server(tmp_path, config=config, threads=HeldThreads())
-    conns, tickets = [server.connect(), server.connect()], [server.ticket(), server.ticket()]
+    conns = [server.connect() for _ in range(count)]
+    tickets = [server.ticket() for _ in range(count)]
     for conn, ticket in zip(conns, tickets, strict=True):
         conn.send({"type": "hello", "ticket": ticket.id, "size": size})
     server.threads.run()
@@ -452,7 +453,7 @@ def test_when_gathered_bytes_alone_could_block_every_connection_writes_them(tmp_
     they alone exceed half the limit, from every connection: a held one is not read, and a
     slow client may stop mid-message, so nothing else would let those bytes go and the total
     would never fall back under half the limit."""
-    server, (slow, held), tickets = two_uploads_under_a_budget(tmp_path, 12000, 8192)
+    server, (slow, held), tickets = uploads_under_a_budget(tmp_path, 12000, 8192)
     payloads = [os.urandom(8192) for _ in range(2)]
     frames = [frame(OP_BINARY, payload) for payload in payloads]
     slow.protocol.dataReceived(frames[0][:7000])  # and then it stops sending
@@ -470,7 +471,7 @@ def test_a_hold_that_writes_under_way_will_end_leaves_half_messages_gathering(tm
     """When the bytes being written are what keeps the total over the limit, a held
     connection waits for them, and nobody writes half a message early (with many uploads,
     writing everything gathered on every hold made a storm of small writes)."""
-    server, (writing, held), tickets = two_uploads_under_a_budget(tmp_path, 12000, 8192)
+    server, (writing, held), tickets = uploads_under_a_budget(tmp_path, 12000, 8192)
     payload = os.urandom(8192)
     writing.send_bytes(b"w" * 8192)  # a whole message: its write is under way
     masked = frame(OP_BINARY, payload)
@@ -485,6 +486,62 @@ def test_a_hold_that_writes_under_way_will_end_leaves_half_messages_gathering(tm
     server.threads.run()
     assert stored_bytes(server, tickets[1].id) == payload
     assert (budget.used, budget.gathered) == (0, 0)
+
+
+def test_gathered_bytes_over_half_the_limit_are_written_when_anyone_is_held(tmp_path):
+    """Between half the limit and the limit, gathered bytes could already keep the total
+    above half for good (here: behind a client that stopped mid-message), so a hold makes
+    everyone write them."""
+    server, (writing, stopped, held), _ = uploads_under_a_budget(tmp_path, 12000, 8192, 3)
+    writing.send_bytes(b"w" * 5000)  # a whole message: its write is under way
+    stopped.protocol.dataReceived(frame(OP_BINARY, os.urandom(8192))[:7000])  # 6992 bytes
+    held.protocol.dataReceived(frame(OP_BINARY, os.urandom(8192))[:200])  # 192: over the limit
+    budget = server.factory.write_budget
+    assert held.transport.producerState == "paused"
+    assert (budget.used, budget.gathered) == (5000 + 6992 + 192, 0)
+    server.threads.run()
+    assert held.transport.producerState == "producing"
+
+
+@pytest.mark.parametrize("end", ["lost", "closed by the server"])
+def test_a_connection_ending_mid_message_gives_its_bytes_back_to_the_budget(tmp_path, end):
+    """At once, also while the closing handshake runs (it may take seconds)."""
+    server, (conn, _), tickets = uploads_under_a_budget(tmp_path, 12000, 8192)
+    conn.protocol.dataReceived(frame(OP_BINARY, os.urandom(8192))[:4000])
+    budget = server.factory.write_budget
+    assert (budget.used, budget.gathered) == (3992, 3992)
+    if end == "lost":
+        conn.lose()
+    else:
+        server.office.cancel_by_backend(tickets[0].id, tickets[0].backend_secret)
+        server.threads.run()
+        assert conn.messages()[-1]["type"] == "cancelled" and conn.close_code == 1000
+        assert conn.protocol.state == conn.protocol.STATE_CLOSING  # no answer to the close yet
+    assert (budget.used, budget.gathered) == (0, 0)
+
+
+def test_a_write_failing_unexpectedly_ends_its_own_connection_only(tmp_path, monkeypatch):
+    """A write that raises what no one expected (a bug) gives its bytes back to the budget and
+    ends its connection with error 12 (retry), even when another connection's read made it
+    flush; the other connection carries on."""
+    server, (broken, reading), _ = uploads_under_a_budget(tmp_path, 12000, 8192)
+
+    office_write, broken_upload = server.office.write, broken.protocol._upload
+
+    def write(upload, *args):
+        if upload is broken_upload:
+            raise RuntimeError("a bug")
+        return office_write(upload, *args)
+
+    monkeypatch.setattr(server.office, "write", write)
+    broken.protocol.dataReceived(frame(OP_BINARY, os.urandom(8192))[:7000])
+    reading.protocol.dataReceived(frame(OP_BINARY, os.urandom(8192))[:7000])  # flushes everyone
+    assert error_of(broken) == {"type": "error", "code": 12, "message": "internal server error",
+                                "state": "uploading"}
+    assert broken.close_code == 4012 and reading.close_code is None
+    assert server.factory.write_budget.used == 6992  # only the bytes being written
+    server.threads.run()
+    assert server.factory.write_budget.used == 0
 
 
 def test_a_held_connection_is_not_idle(tmp_path):
