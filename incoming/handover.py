@@ -88,11 +88,13 @@ class Handover:
         attempt = 0
         # At least one attempt, even when the deadline passed while the server was stopped:
         # the backend must not go untold of an upload because of our own outage.
-        while attempt == 0 or self._clock.seconds() < deadline:
-            attempt += 1
+        while True:
             left = deadline - self._clock.seconds()
-            timeout = self._policy.attempt_timeout if left <= 0 else min(
-                self._policy.attempt_timeout, left)
+            if attempt and left <= 0:
+                break
+            attempt += 1
+            timeout = min(self._policy.attempt_timeout, left) if left > 0 else (
+                self._policy.attempt_timeout)
             try:
                 answer = yield self._attempt(ticket).addTimeout(timeout, self._clock)
             except CancelledError:

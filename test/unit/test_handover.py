@@ -28,11 +28,13 @@ class Backend(Resource):
         super().__init__()
         self.script = list(script)
         self.forms = []
+        self.unanswered = []
 
     def render_POST(self, request):
         self.forms.append({k.decode(): v[0].decode() for k, v in request.args.items()})
         step = self.script.pop(0) if self.script else (200, "done")
         if step is None:
+            self.unanswered.append(request)
             return NOT_DONE_YET
         status, body = step
         request.setResponseCode(status)
@@ -160,6 +162,19 @@ def test_a_deadline_that_passed_while_stopped_still_gets_one_attempt():
     run(clock, stub, 10)
     assert len(backend.forms) == 1
     assert got[0].value.code is ErrorCode.HANDOVER_FAILED and "HTTP 500" in got[0].value.message
+
+
+def test_the_late_attempt_has_the_whole_attempt_timeout():
+    """The one attempt past the deadline waits attempt_timeout for its answer, like any other."""
+    policy = RetryPolicy(attempt_timeout=2.0, total_timeout=30.0, max_delay=4.0)
+    handover, backend, clock, stub = make([None], policy)
+    got = result_of(handover.deliver(stored_ticket(), since=clock.seconds() - 3600))
+    run(clock, stub, 1.5)
+    [request] = backend.unanswered
+    request.write(b"done")
+    request.finish()
+    stub.flush()
+    assert got == ["done"]
 
 
 def test_cancel_callback_accepts_any_2xx():
