@@ -132,7 +132,8 @@ def make_service(config: Config, reactor: Any) -> MultiService:
         except Exception as e:  # noqa: BLE001 — bad syntax, or for ssl: an unreadable or
             # invalid key or certificate (OSError, OpenSSL's Error, AttributeError, ...):
             # every one is the operator's to fix, and says so in one line.
-            raise ConfigError("listen", f"cannot use {description!r}: {e}") from None
+            problem = " ".join(str(e).split())  # one line, whatever the exception wrote
+            raise ConfigError("listen", f"cannot use {description!r}: {problem}") from None
         ListeningService(description, endpoint, site, reactor).setServiceParent(top)
     return top
 

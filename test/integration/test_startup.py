@@ -12,6 +12,7 @@ import pytest
 
 from test.support.backend import BackendAPI, FakeBackend
 from test.support.server import IncomingServer, run_twistd
+from test.support.tls import self_signed
 from test.integration.wsupload import Connection, make_data, upload
 
 QUICKLY = 10.0
@@ -64,11 +65,11 @@ BAD_CONFIG_FILES = {
 LISTEN = ["--listen", "tcp:0:interface=127.0.0.1"]
 
 TLS_KEY_PROBLEMS = {
-    "missing-key": "BASE/nowhere.pem",
-    "key-not-pem": "NOT_PEM",
-    "bad-ssl-method": "NOT_PEM:sslmethod=NO_SUCH_METHOD",
+    "missing-key": "{base}/nowhere.pem",
+    "key-not-pem": "{not_pem}",
+    "bad-ssl-method": "{key}:certKey={cert}:sslmethod=NO_SUCH_METHOD",
 }
-"""ssl: endpoints whose key cannot be used: each raised its own exception, not ValueError."""
+"""ssl: endpoints that cannot be used: each raised its own exception, not ValueError."""
 
 
 def _refused_cases(base: Path, taken_port: int) -> dict[str, list[str]]:
@@ -95,12 +96,12 @@ def _refused_cases(base: Path, taken_port: int) -> dict[str, list[str]]:
                             "--listen", f"tcp:{taken_port}:interface=127.0.0.1"]
     not_pem = base / "not-a-key.pem"
     not_pem.write_text("not a key\n")
-    for name, key in TLS_KEY_PROBLEMS.items():
-        key = key.replace("NOT_PEM", str(not_pem)).replace("BASE", str(base))
-        cases[f"tls-{name}"] = ["--storage-dir", str(base / "store"),
-                                "--listen", f"ssl:0:interface=127.0.0.1:privateKey={key}"]
+    key, cert = self_signed(base)
+    for name, template in TLS_KEY_PROBLEMS.items():
+        private_key = template.format(base=base, not_pem=not_pem, key=key, cert=cert)
+        cases[f"tls-{name}"] = ["--storage-dir", str(base / "store"), "--listen",
+                                f"ssl:0:interface=127.0.0.1:privateKey={private_key}"]
     return cases
-
 
 
 @pytest.fixture(scope="module")
@@ -169,6 +170,12 @@ def test_port_in_use(refused_starts) -> None:  # type: ignore[no-untyped-def]
     """A server that cannot listen (the port is taken) exits non-zero at once instead of running
     deaf."""
     _refused(refused_starts, "port-in-use", "listen")
+
+
+@pytest.mark.parametrize("flag, says", [("--help", "--no-demo"), ("--version", "incoming 0.")])
+def test_help_and_version_answer_and_exit_0(flag: str, says: str, tmp_path: Path) -> None:
+    result = run_twistd([flag], cwd=tmp_path, timeout=QUICKLY)
+    assert result.returncode == 0 and says in result.stdout, result
 
 
 def test_config_file_is_read_and_the_command_line_wins(

@@ -156,4 +156,3 @@ def test_the_systemd_unit_starts_twistd_with_options_that_exist():
     assert twistd.subCommand == "incoming" and twistd["nodaemon"]
     assert twistd.subOptions.overrides()["storage_dir"] == unit["ReadWritePaths"]
     assert unit["ReadWritePaths"] == "/var/lib/" + unit["StateDirectory"]
-
