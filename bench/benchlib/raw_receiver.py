@@ -62,6 +62,8 @@ def main() -> None:
     target.add_argument("--sha256", action="store_true", help="only hash what arrives")
     parser.add_argument("--fsync", action="store_true", help="with --out: fdatasync at the end")
     args = parser.parse_args()
+    if args.fsync and not args.out:
+        parser.error("--fsync needs --out: there is no file to sync")
     listener = socket.create_server(("127.0.0.1", 0))
     print(f"LISTENING {listener.getsockname()[1]}", flush=True)
     conn, _ = listener.accept()
