@@ -7,6 +7,7 @@ the global reactor, reads the wall clock or opens a port.
 from __future__ import annotations
 
 import ctypes
+import ctypes.util
 import os
 import sqlite3
 import sys
@@ -22,7 +23,6 @@ from twisted.web.resource import Resource
 from twisted.web.server import Site
 from treq.client import HTTPClient
 
-from incoming import libc
 from incoming.config import Config, ConfigError
 from incoming.backend_api import BackendAPI
 from incoming.demo import DemoApp
@@ -162,9 +162,11 @@ def tune_allocator() -> None:
     the server's CPU time per PERF-NOTES.md. A fixed, high mmap threshold and
     a high trim threshold make the heap reuse the same pages.
     """
-    mallopt = libc.function("mallopt", ctypes.c_int, ctypes.c_int)
-    if mallopt is None:
+    try:
+        mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
+    except (OSError, AttributeError):
         return  # not glibc: nothing to tune
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     m_trim_threshold, m_mmap_threshold = -1, -3
     mallopt(m_mmap_threshold, 32 * 2**20)
     mallopt(m_trim_threshold, 64 * 2**20)

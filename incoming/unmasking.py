@@ -22,7 +22,6 @@ from typing import Any
 from incoming.storage.direct import memory_address
 
 
-
 def _nvx_masker() -> Any:
     """Autobahn's C masker class, if it works here (its Python module imports even where
     the compiled part is missing: only making one tells)."""
@@ -76,7 +75,6 @@ class MaskedBytes:
             pieces.append(MaskedBytes(view, turned(self.key, done)))
             done += len(view)
         return pieces
-
 
 
 class PassThroughMasker:
