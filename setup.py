@@ -21,11 +21,14 @@ setup(
         "treq>=24.9",
         "attrs>=23.1",
         "service-identity>=24.1",
+        "prometheus-client>=0.20",
     ],
     extras_require={
         "test": [
             "pytest>=8",
             "pytest-twisted>=1.14",
+            "hypothesis>=6.100",
+            "standardwebhooks>=1.0",
         ],
     },
     entry_points={},

@@ -11,6 +11,7 @@ against it. Values are validated here, once: a bad one raises
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import tomllib
 from collections.abc import Callable, Mapping
@@ -79,6 +80,58 @@ def parse_listen(value: object) -> tuple[str, ...]:
     return tuple(items)
 
 
+def parse_endpoints(value: object) -> tuple[str, ...]:
+    """Like :func:`parse_listen`, but none at all is allowed (the option is then off)."""
+    if value in ([], ()):
+        return ()
+    return parse_listen(value)
+
+
+def parse_text_list(value: object) -> tuple[str, ...]:
+    """A string or a list of non-empty strings (a repeatable option)."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) and i for i in items):
+        raise ValueError("must be a non-empty string or a list of them")
+    return tuple(items)
+
+
+def parse_networks(value: object) -> tuple[str, ...]:
+    """Addresses or networks such as ``127.0.0.1`` or ``10.0.0.0/8``, normalised."""
+    networks = []
+    for item in parse_text_list(value):
+        try:
+            networks.append(str(ipaddress.ip_network(item.strip(), strict=False)))
+        except ValueError:
+            raise ValueError(f"{item!r} is not an IP address or network") from None
+    return tuple(networks)
+
+
+def parse_origins(value: object) -> tuple[str, ...]:
+    """Web origins as browsers send them: ``scheme://host[:port]``, lower-cased."""
+    origins = []
+    for item in parse_text_list(value):
+        match = re.fullmatch(r"(https?)://([a-z0-9.\-]+|\[[0-9a-f:.]+\])(:\d{1,5})?", item.lower())
+        if not match:
+            raise ValueError(f"{item!r} is not an origin like https://app.example.com")
+        origins.append(item.lower())
+    return tuple(origins)
+
+
+def parse_log_format(value: object) -> str:
+    text = str(value).strip().lower()
+    if text not in ("text", "json"):
+        raise ValueError(f"{value!r} is not a log format (text or json)")
+    return text
+
+
+def parse_file_mode(value: object) -> int:
+    """An octal permission mode such as ``0640``."""
+    text = str(value).strip()
+    if not re.fullmatch(r"0?[0-7]{3}", text):
+        raise ValueError(f"{value!r} is not an octal file mode like 0640")
+    return int(text, 8)
+
+
 def parse_text(value: object) -> str:
     if not isinstance(value, str):
         raise ValueError(f"{value!r} is not a string")
@@ -98,16 +151,27 @@ class Option:
 
     name: str
     parse: Callable[[object], Any]
-    default: str
+    default: str | tuple[str, ...]
+    """As written in the config file; a tuple for a list (a repeatable flag)."""
     help: str
 
     @property
     def flag(self) -> str:
         return self.name.replace("_", "-")
 
+    @property
+    def repeatable(self) -> bool:
+        return isinstance(self.default, tuple)
+
+    @property
+    def default_text(self) -> str:
+        if self.repeatable:
+            return ", ".join(self.default) or "none"
+        return str(self.default)
+
 
 OPTIONS: tuple[Option, ...] = (
-    Option("listen", parse_listen, "tcp:4000",
+    Option("listen", parse_listen, ("tcp:4000",),
            "Endpoint to listen on (Twisted endpoint syntax, e.g. tcp:4000:interface=127.0.0.1 "
            "or ssl:443:privateKey=key.pem:certKey=cert.pem); repeat for several."),
     Option("storage_dir", parse_text, "var/incoming",
@@ -139,6 +203,46 @@ OPTIONS: tuple[Option, ...] = (
            "expires."),
     Option("storage_threads", parse_count, "4",
            "Threads that write and hash uploaded bytes, off the network thread."),
+    Option("file_mode", parse_file_mode, "0640",
+           "Permissions of stored files (octal); 0660 lets the group take and remove them."),
+    Option("file_group", parse_text, "",
+           "Group that owns stored files, so that a backend running as another user in that "
+           "group can take them (empty: the server user's group)."),
+    # -- facing the internet (docs/security.rst) --
+    Option("backend_listen", parse_endpoints, (),
+           "Endpoint for the backend API, /metrics and /healthz alone (repeatable); when set, "
+           "--listen serves only what browsers need. Use loopback or a private address."),
+    Option("backend_api_key", parse_text_list, (),
+           "API key a backend must send as 'Authorization: Bearer KEY' (repeatable); "
+           "unset, the backend API and /metrics need no key."),
+    Option("backend_api_key_file", parse_text, "",
+           "File with more API keys, one a line (keeps them out of ps)."),
+    Option("callback_signing_key", parse_text_list, (),
+           "Standard Webhooks key (whsec_...) that signs every callback (repeatable: each "
+           "key signs, for rotation)."),
+    Option("callback_signing_key_file", parse_text, "",
+           "File with more signing keys, one a line."),
+    Option("callback_allow", parse_text_list, (),
+           "Where callbacks may go (repeatable): URL prefixes (https://app.example.com/hooks/), "
+           "host names, or networks (10.1.2.0/24). Unset: any http(s) URL."),
+    Option("allowed_origin", parse_origins, (),
+           "Web origin allowed to upload (repeatable), e.g. https://app.example.com; unset: any "
+           "origin (the ticket is the capability)."),
+    Option("trusted_proxy", parse_networks, (),
+           "Address or network of a reverse proxy whose X-Forwarded-For names the client "
+           "(repeatable), e.g. 127.0.0.1."),
+    Option("max_connections", parse_count, "10000",
+           "Open connections on the public endpoints, in total; more are refused with 503."),
+    Option("max_connections_per_address", parse_count, "2000",
+           "Open upload connections from one client address; more are refused with 429."),
+    Option("connection_rate_per_address", parse_count, "2000",
+           "New upload connections per second from one client address; more are refused "
+           "with 429."),
+    Option("request_timeout", parse_duration, "30s",
+           "An HTTP request's headers (and a backend API request's body) must arrive within "
+           "this long; slower clients are cut. Upload bytes fall under idle_timeout instead."),
+    Option("log_format", parse_log_format, "text",
+           "Log as readable text or as JSON lines (json)."),
 )
 
 OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}
@@ -167,6 +271,21 @@ class Config:
     handover_max_delay: float = _default("handover_max_delay")
     ticket_lifetime: float = _default("ticket_lifetime")
     storage_threads: int = _default("storage_threads")
+    file_mode: int = _default("file_mode")
+    file_group: str = _default("file_group")
+    backend_listen: tuple[str, ...] = _default("backend_listen")
+    backend_api_key: tuple[str, ...] = _default("backend_api_key")
+    backend_api_key_file: str = _default("backend_api_key_file")
+    callback_signing_key: tuple[str, ...] = _default("callback_signing_key")
+    callback_signing_key_file: str = _default("callback_signing_key_file")
+    callback_allow: tuple[str, ...] = _default("callback_allow")
+    allowed_origin: tuple[str, ...] = _default("allowed_origin")
+    trusted_proxy: tuple[str, ...] = _default("trusted_proxy")
+    max_connections: int = _default("max_connections")
+    max_connections_per_address: int = _default("max_connections_per_address")
+    connection_rate_per_address: int = _default("connection_rate_per_address")
+    request_timeout: float = _default("request_timeout")
+    log_format: str = _default("log_format")
 
     @classmethod
     def from_values(cls, values: Mapping[str, object]) -> Config:
@@ -193,8 +312,12 @@ class Config:
         _at_least("write_buffer_size", self.write_buffer_size, self.chunk_size, "chunk_size")
         _at_least("storage_threads", self.storage_threads, 1)
         _at_most("storage_threads", self.storage_threads, 64)
+        for name in ("max_connections", "max_connections_per_address",
+                     "connection_rate_per_address"):
+            _at_least(name, getattr(self, name), 1)
         for name in ("idle_timeout", "ping_interval", "handover_timeout",
-                     "handover_attempt_timeout", "handover_max_delay", "ticket_lifetime"):
+                     "handover_attempt_timeout", "handover_max_delay", "ticket_lifetime",
+                     "request_timeout"):
             if getattr(self, name) <= 0:
                 raise ConfigError(name, "must be longer than zero")
         if not self.storage_dir:

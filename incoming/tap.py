@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from twisted.application.service import IService
 from twisted.python import usage
 
 from incoming import __version__
-from incoming.config import OPTIONS, Config, ConfigError, load
+from incoming.config import OPTIONS, Config, ConfigError, Option, load
 from incoming.service import make_service
 
 
@@ -23,17 +24,15 @@ class Options(usage.Options):
     optFlags = [["demo", None, "Also serve the demo web app at /."],
                 ["no-demo", None, "Do not serve the demo app (where the config file says to)."]]
     optParameters = [["config", "c", None, "TOML file with options (see etc/incoming.toml)."]] + [
-        [option.flag, None, None, f"{option.help} [default: {option.default}]"]
-        for option in OPTIONS if option.name not in ("listen", "demo")
+        [option.flag, None, None, f"{option.help} [default: {option.default_text}]"]
+        for option in OPTIONS if not option.repeatable and option.name != "demo"
     ]
 
     def __init__(self) -> None:
         super().__init__()
-        self["listen"] = []
-
-    def opt_listen(self, endpoint: str) -> None:
-        """Endpoint to listen on, e.g. tcp:4000 (repeatable) [default: tcp:4000]."""
-        self["listen"].append(endpoint)
+        for option in OPTIONS:
+            if option.repeatable:
+                self[option.flag] = []
 
     def parseOptions(self, options: list[str] | None = None) -> None:
         """As usage.Options does, but an unknown or incomplete option ends the start with one
@@ -57,13 +56,25 @@ class Options(usage.Options):
         given: dict[str, Any] = {}
         for option in OPTIONS:
             value = self.get(option.flag)
-            if option.name == "listen":
-                value = self["listen"] or None
+            if option.repeatable:
+                value = self[option.flag] or None
             elif option.name == "demo":
                 value = True if self["demo"] else False if self["no-demo"] else None
             if value is not None:
                 given[option.name] = value
         return given
+
+
+def _repeatable(option: Option) -> Callable[[Options, str], None]:
+    def add(self: Options, value: str) -> None:
+        self[option.flag].append(value)
+    add.__doc__ = f"{option.help} [default: {option.default_text}]"
+    return add
+
+
+for _option in OPTIONS:
+    if _option.repeatable:  # usage.Options finds repeatable flags as opt_ methods
+        setattr(Options, "opt_" + _option.name, _repeatable(_option))
 
 
 def makeService(options: Options) -> IService:

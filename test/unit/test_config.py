@@ -94,8 +94,21 @@ def test_etc_file_lists_every_option_with_its_default():
 
 def test_every_option_has_a_command_line_flag():
     """Each option is spelled --with-dashes on the command line."""
-    flags = {name for name, *_ in Options.optParameters} | {"listen", "demo"}
-    assert {option.flag for option in OPTIONS} <= flags
+    flags = {name for name, *_ in Options.optParameters} | {"demo"}
+    repeatable = {option.flag for option in OPTIONS if option.repeatable}
+    assert {option.flag for option in OPTIONS} <= flags | repeatable
+    for flag in repeatable:
+        assert hasattr(Options, "opt_" + flag.replace("-", "_"))
+
+
+def test_repeatable_flags_collect_every_value():
+    """A list option given twice on the command line keeps both values, in order."""
+    options = Options()
+    options.parseOptions(["--backend-api-key", "one", "--backend-api-key", "two",
+                          "--listen", "tcp:1", "--allowed-origin", "https://a.example"])
+    assert options.overrides()["backend_api_key"] == ["one", "two"]
+    assert options.overrides()["listen"] == ["tcp:1"]
+    assert Config.from_values(options.overrides()).allowed_origin == ("https://a.example",)
 
 
 def test_bad_value_stops_twistd_with_one_line(tmp_path):
