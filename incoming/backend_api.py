@@ -1,10 +1,12 @@
-"""The backend HTTP API (DESIGN.md §2): what a web-app backend calls.
+"""The backend HTTP API (docs/api.rst): what a web-app backend calls.
 
 ``/incoming/0.1/backend/{new_upload,cancel_upload,finish_upload,upload_status}``.
 Parameters are form values, from the query string or an urlencoded (or
-multipart) body. Success is 200 with the value as plain text, or a JSON object
-when the request accepts ``application/json``. Failure is a 4xx/5xx status
-with a one-line message (``{"error": {"code", "name", "message"}}`` in JSON).
+multipart) body; ``backendSecret`` may come as an ``Incoming-Backend-Secret``
+header instead, which keeps it out of URLs and logs. Success is 200 with the
+value as plain text, or a JSON object when the request accepts
+``application/json``. Failure is a 4xx/5xx status with a one-line message
+(``{"error": {"code", "name", "message"}}`` in JSON).
 """
 
 from __future__ import annotations
@@ -23,13 +25,15 @@ from twisted.web.server import NOT_DONE_YET, Request
 from incoming.config import parse_bool
 from incoming.errors import ErrorCode, IncomingError
 from incoming.office import TicketOffice
+from incoming.web import Folder, error_body, wants_json
 
 MAX_URL = 2048
 MAX_SECRET = 1024
+SECRET_HEADER = "incoming-backend-secret"
 DEST_TYPES = ("file",)
 
 
-class BackendAPI(Resource):
+class BackendAPI(Folder):
     """The ``backend/`` folder: one child per call."""
 
     def __init__(self, office: TicketOffice) -> None:
@@ -56,8 +60,8 @@ class _Call(Resource):
     def render(self, request: Request) -> Any:
         if request.method not in self._methods:
             request.setHeader(b"Allow", b", ".join(self._methods))
-            return _error(request, 405, ErrorCode.BAD_REQUEST,
-                          f"use {' or '.join(m.decode() for m in self._methods)}")
+            return error_body(request, 405, ErrorCode.BAD_REQUEST,
+                              f"use {' or '.join(m.decode() for m in self._methods)}")
         gone: list[bool] = []
         request.notifyFinish().addErrback(lambda _: gone.append(True))
         result = maybeDeferred(self._handler, request)
@@ -68,9 +72,9 @@ class _Call(Resource):
     def _as_error_answer(self, failure: Failure, request: Request) -> bytes:
         if failure.check(IncomingError):
             error = failure.value
-            return _error(request, error.code.http_status, error.code, error.message)
+            return error_body(request, error.code.http_status, error.code, error.message)
         self.log.failure("backend API call failed", failure)
-        return _error(request, 500, ErrorCode.STORAGE_FAILED, "internal server error")
+        return error_body(request, 500, ErrorCode.STORAGE_FAILED, "internal server error")
 
 
 def _new_upload(office: TicketOffice, request: Request) -> Deferred[bytes]:
@@ -104,7 +108,8 @@ def _with_ticket(call: Callable[[str, str], Deferred[Any]], request: Request) ->
 
 
 def _secret(request: Request) -> str:
-    secret = _param(request, "backendSecret", "")
+    header = request.getHeader(SECRET_HEADER)
+    secret = header if header is not None else _param(request, "backendSecret", "")
     if len(secret) > MAX_SECRET:
         raise _bad(f"backendSecret is longer than {MAX_SECRET} characters")
     return secret
@@ -128,14 +133,9 @@ def _bad(message: str) -> IncomingError:
     return IncomingError(ErrorCode.BAD_REQUEST, message)
 
 
-def _wants_json(request: Request) -> bool:
-    accept = (request.getHeader("accept") or "").lower()
-    return "application/json" in accept
-
-
 def _answer(request: Request, text: str, as_json: dict[str, Any]) -> bytes:
     """The body for a success: ``text``, or ``as_json`` when the caller wants JSON."""
-    if _wants_json(request):
+    if wants_json(request):
         return _json(request, as_json)
     request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
     return text.encode()
@@ -144,16 +144,6 @@ def _answer(request: Request, text: str, as_json: dict[str, Any]) -> bytes:
 def _json(request: Request, value: dict[str, Any]) -> bytes:
     request.setHeader(b"Content-Type", b"application/json")
     return json.dumps(value).encode()
-
-
-def _error(request: Request, status: int, code: ErrorCode, message: str) -> bytes:
-    request.setResponseCode(status)
-    if _wants_json(request):
-        request.setHeader(b"Content-Type", b"application/json")
-        error = IncomingError(code, message)
-        return json.dumps({"error": error.as_json()}).encode()
-    request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
-    return f"{message}\n".encode()
 
 
 def _send(request: Request, body: bytes) -> None:

@@ -335,6 +335,30 @@ def _at_most(name: str, value: float, limit: float) -> None:
         raise ConfigError(name, f"{value} is above the maximum {limit}")
 
 
+def read_list_file(option: str, path: str) -> tuple[str, ...]:
+    """The lines of a key file: one value a line; blank lines and ``#`` comments skipped."""
+    if not path:
+        return ()
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = [line.strip() for line in f]
+    except (OSError, UnicodeDecodeError) as e:
+        problem = e.strerror if isinstance(e, OSError) else "not UTF-8 text"
+        raise ConfigError(option, f"cannot read {path}: {problem}") from None
+    return tuple(line for line in lines if line and not line.startswith("#"))
+
+
+def api_keys(config: Config) -> tuple[str, ...]:
+    """Every backend API key: those given directly and those in the key file."""
+    keys = config.backend_api_key + read_list_file("backend_api_key_file",
+                                                   config.backend_api_key_file)
+    for key in keys:
+        if len(key) < 16 or any(c.isspace() for c in key):
+            raise ConfigError("backend_api_key",
+                              "a key must be at least 16 characters, without spaces")
+    return keys
+
+
 def load(config_file: str | None, overrides: Mapping[str, object]) -> Config:
     """Read ``config_file`` (TOML, optional), apply command-line ``overrides`` on top."""
     values: dict[str, object] = {}

@@ -13,6 +13,7 @@ import json
 import os
 import secrets
 from collections import deque
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -44,9 +45,14 @@ class DemoApp(Resource):
 
     log = Logger()
 
-    def __init__(self, http: HTTPClient) -> None:
+    def __init__(self, http: HTTPClient, backend_url: Callable[[Request], str] | None = None,
+                 api_key: str = "") -> None:
+        """``backend_url``: where the backend API is, seen from this process (default: the
+        address the page came in on); ``api_key``: sent with every call, where keys are set."""
         super().__init__()
         self._http = http
+        self._backend_url = backend_url or own_base_url
+        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._secret = secrets.token_urlsafe(16)
         self.arrived: deque[dict[str, Any]] = deque(maxlen=KEEP_ARRIVED)
         self.putChild(b"", index_page())
@@ -59,9 +65,9 @@ class DemoApp(Resource):
 
     @inlineCallbacks
     def new_ticket(self, request: Request) -> Any:
-        base = own_base_url(request)
-        response = yield self._http.post(f"{base}{API_PREFIX}/new_upload", data={
-            "signalFinishURL": f"{base}/demo/api/handover",
+        response = yield self._http.post(f"{self._backend_url(request)}{API_PREFIX}/new_upload",
+                                         headers=self._headers, data={
+            "signalFinishURL": f"{own_base_url(request)}/demo/api/handover",
             "backendSecret": self._secret,
             "removeFileWhenFinished": "false",
         })

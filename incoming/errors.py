@@ -28,6 +28,10 @@ class ErrorCode(enum.IntEnum):
     SHUTTING_DOWN = 13
     WRONG_STATE = 14
     HANDOVER_FAILED = 15
+    NOT_FOUND = 16
+    UNAUTHORIZED = 17
+    REQUEST_TOO_LARGE = 18
+    REQUEST_TIMEOUT = 19
 
     @property
     def wire_name(self) -> str:
@@ -54,6 +58,10 @@ _HTTP_STATUS = {
     ErrorCode.STORAGE_FAILED: 500,
     ErrorCode.SHUTTING_DOWN: 503,
     ErrorCode.HANDOVER_FAILED: 502,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.UNAUTHORIZED: 401,
+    ErrorCode.REQUEST_TOO_LARGE: 413,
+    ErrorCode.REQUEST_TIMEOUT: 408,
 }
 
 _RETRYABLE = frozenset({ErrorCode.IDLE_TIMEOUT, ErrorCode.STORAGE_FAILED, ErrorCode.SHUTTING_DOWN})

@@ -1,4 +1,4 @@
-"""Builds the server: one MultiService holding the web site, the janitor and the office.
+"""Builds the server: one MultiService holding the web sites, the janitor and the office.
 
 This is the only module that wires parts together; below it nothing imports
 the global reactor, reads the wall clock or opens a port.
@@ -8,30 +8,35 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import grp
 import os
 import sqlite3
 import sys
+from collections.abc import Callable
 from typing import Any
 
+import attrs
 from twisted.application.internet import TimerService
 from twisted.application.service import MultiService, Service
 from twisted.internet.endpoints import serverFromString
-from twisted.logger import Logger
+from twisted.logger import ILogObserver, Logger, jsonFileLogObserver
 from twisted.python.threadpool import ThreadPool
 from twisted.web.client import Agent, HTTPConnectionPool
 from twisted.web.resource import Resource
-from twisted.web.server import Site
+from twisted.web.server import Request
 from treq.client import HTTPClient
 
-from incoming.config import Config, ConfigError
 from incoming.backend_api import BackendAPI
-from incoming.demo import DemoApp
+from incoming.config import Config, ConfigError, api_keys
+from incoming.demo import DemoApp, own_base_url
+from incoming.errors import ErrorCode
 from incoming.frontend import frontend_resource
 from incoming.handover import Handover, RetryPolicy
 from incoming.office import TicketOffice
 from incoming.registry.sqlite import SQLiteRegistry
 from incoming.storage.filesystem import FileSystemStorage
 from incoming.upload_protocol import UploadFactory
+from incoming.web import ErrorPage, Folder, IncomingSite, KeyGuard
 
 JANITOR_INTERVAL = 600.0
 log = Logger()
@@ -58,27 +63,42 @@ class OfficeService(Service):
 
 
 class ListeningService(Service):
-    """Listens on one endpoint; if it cannot, the server stops at once, saying why in one line."""
+    """Listens on one endpoint; if it cannot, the server stops at once, saying why in one line.
+
+    twistd calls ``privilegedStartService`` (before it drops privileges, so that
+    ports below 1024 work); ``twist`` calls only ``startService``. Either
+    listens, once.
+    """
 
     def __init__(self, description: str, endpoint: Any, factory: Any, reactor: Any) -> None:
         self._description = description
         self._endpoint = endpoint
         self._factory = factory
         self._reactor = reactor
-        self._port: Any = None
+        self._listening: Any = None
+        self.port: Any = None
 
     def privilegedStartService(self) -> None:
         super().privilegedStartService()
-        listening = self._endpoint.listen(self._factory)
+        self._listen()
+
+    def startService(self) -> None:
+        super().startService()
+        self._listen()
+
+    def _listen(self) -> None:
+        if self._listening is not None:
+            return
+        self._listening = self._endpoint.listen(self._factory)
         failures: list[Any] = []
-        listening.addCallbacks(self._listening, failures.append)
+        self._listening.addCallbacks(self._listened, failures.append)
         if failures:  # the usual case (TCP, TLS): known right away, before the reactor runs
             _tell_operator(_cannot_listen(self._description, failures[0].value))
             raise SystemExit(1)
-        listening.addErrback(self._failed_later)
+        self._listening.addErrback(self._failed_later)
 
-    def _listening(self, port: Any) -> None:
-        self._port = port
+    def _listened(self, port: Any) -> None:
+        self.port = port
 
     def _failed_later(self, failure: Any) -> None:
         _tell_operator(_cannot_listen(self._description, failure.value))
@@ -86,8 +106,8 @@ class ListeningService(Service):
 
     def stopService(self) -> Any:
         super().stopService()
-        if self._port is not None:
-            return self._port.stopListening()
+        if self.port is not None:
+            return self.port.stopListening()
         return None
 
 
@@ -103,7 +123,67 @@ def _cannot_listen(description: str, error: BaseException) -> str:
     return f"incoming: cannot listen on {description}: {reason}"
 
 
-def make_service(config: Config, reactor: Any) -> MultiService:
+@attrs.frozen
+class Plan:
+    """What the configuration asks for, checked in full before anything touches the disk."""
+
+    config: Config
+    api_keys: tuple[str, ...]
+    file_gid: int | None
+    public: tuple[tuple[str, Any], ...]
+    """(description, endpoint) of each ``listen`` endpoint."""
+    backend: tuple[tuple[str, Any], ...]
+    """(description, endpoint) of each ``backend_listen`` endpoint."""
+
+
+def plan(config: Config, reactor: Any) -> Plan:
+    """Check every value that can only be checked against the system; raises ConfigError."""
+    return Plan(
+        config=config,
+        api_keys=api_keys(config),
+        file_gid=_group_id(config.file_group),
+        public=tuple(_endpoint("listen", d, reactor) for d in config.listen),
+        backend=tuple(_endpoint("backend_listen", d, reactor) for d in config.backend_listen),
+    )
+
+
+def _group_id(name: str) -> int | None:
+    if not name:
+        return None
+    try:
+        return grp.getgrnam(name).gr_gid
+    except KeyError:
+        raise ConfigError("file_group", f"no group named {name!r}") from None
+
+
+def _endpoint(option: str, description: str, reactor: Any) -> tuple[str, Any]:
+    try:
+        return description, serverFromString(reactor, description)
+    except Exception as e:  # noqa: BLE001 — bad syntax, or for ssl: an unreadable or
+        # invalid key or certificate (OSError, OpenSSL's Error, AttributeError, ...):
+        # every one is the operator's to fix, and says so in one line.
+        problem = " ".join(str(e).split())  # one line, whatever the exception wrote
+        raise ConfigError(option, f"cannot use {description!r}: {problem}") from None
+
+
+class IncomingService(MultiService):
+    """The whole server. With ``log_format = "json"`` it asks twistd for JSON log lines."""
+
+    def __init__(self, config: Config, log_to: Any = None) -> None:
+        super().__init__()
+        self._config = config
+        self._log_to = log_to
+
+    def setServiceParent(self, parent: Any) -> Any:
+        # twistd reads an ILogObserver component of the application before it starts logging
+        # (the documented way for .tac files); `twist` has its own --log-format instead.
+        if self._config.log_format == "json" and hasattr(parent, "setComponent"):
+            parent.setComponent(ILogObserver, jsonFileLogObserver(self._log_to or sys.stdout))
+        return super().setServiceParent(parent)
+
+
+def make_service(config: Config, reactor: Any, log_to: Any = None) -> MultiService:
+    checked = plan(config, reactor)
     tune_allocator()
     try:
         os.makedirs(config.storage_dir, exist_ok=True)
@@ -111,7 +191,8 @@ def make_service(config: Config, reactor: Any) -> MultiService:
     except (OSError, sqlite3.Error) as e:
         raise ConfigError("storage_dir", f"cannot use {config.storage_dir}: {e}") from None
     pool = ThreadPool(minthreads=1, maxthreads=config.storage_threads, name="incoming-storage")
-    storage = FileSystemStorage(config.storage_dir, reactor, pool, config.write_buffer_size)
+    storage = FileSystemStorage(config.storage_dir, reactor, pool, config.write_buffer_size,
+                                file_mode=config.file_mode, file_gid=checked.file_gid)
     # A fresh connection per callback: callbacks are rare, and a pooled connection that
     # the backend closed meanwhile fails the POST (which is not retried at once).
     http = HTTPClient(Agent(reactor, pool=HTTPConnectionPool(reactor, persistent=False)))
@@ -120,38 +201,93 @@ def make_service(config: Config, reactor: Any) -> MultiService:
                          max_delay=config.handover_max_delay)
     office = TicketOffice(config, registry, storage, Handover(http, reactor, policy), reactor)
 
-    top = MultiService()
+    top = IncomingService(config, log_to)
     OfficeService(office, pool, registry).setServiceParent(top)
     janitor = TimerService(JANITOR_INTERVAL, office.expire_abandoned)
     janitor.clock = reactor
     janitor.setServiceParent(top)
-    site = Site(site_root(office, config, reactor, http))
-    for description in config.listen:
-        try:
-            endpoint = serverFromString(reactor, description)
-        except Exception as e:  # noqa: BLE001 — bad syntax, or for ssl: an unreadable or
-            # invalid key or certificate (OSError, OpenSSL's Error, AttributeError, ...):
-            # every one is the operator's to fix, and says so in one line.
-            problem = " ".join(str(e).split())  # one line, whatever the exception wrote
-            raise ConfigError("listen", f"cannot use {description!r}: {problem}") from None
-        ListeningService(description, endpoint, site, reactor).setServiceParent(top)
+
+    backend_ports: list[ListeningService] = []
+    parts = Parts(
+        backend_api=KeyGuard(BackendAPI(office), checked.api_keys),
+        frontend=frontend_resource(UploadFactory(office, config, reactor)),
+        demo=DemoApp(HTTPClient(Agent(reactor)), _backend_url(backend_ports),
+                     checked.api_keys[0] if checked.api_keys else "") if config.demo else None,
+    )
+    public_root, backend_root = site_roots(parts, separate_backend=bool(checked.backend))
+    _listen(top, checked.public, IncomingSite(public_root, reactor, config.request_timeout,
+                                              config.idle_timeout), reactor)
+    backend_ports += _listen(top, checked.backend, IncomingSite(
+        backend_root, reactor, config.request_timeout, config.idle_timeout), reactor)
+    _warn_about_open_doors(checked)
     return top
 
 
-def site_root(office: TicketOffice, config: Config, reactor: Any, http: HTTPClient) -> Resource:
-    """``/incoming/0.1/{backend,frontend}/…``, and with ``demo`` the demo app at ``/``."""
-    version = Resource()
-    version.putChild(b"backend", BackendAPI(office))
-    version.putChild(b"frontend", frontend_resource(UploadFactory(office, config, reactor)))
-    prefix = Resource()
+def _listen(top: MultiService, endpoints: tuple[tuple[str, Any], ...], site: IncomingSite,
+            reactor: Any) -> list[ListeningService]:
+    services = [ListeningService(description, endpoint, site, reactor)
+                for description, endpoint in endpoints]
+    for service in services:
+        service.setServiceParent(top)
+    return services
+
+
+def _backend_url(backend_ports: list[ListeningService]) -> Callable[[Request], str]:
+    """How the demo reaches the backend API: on the backend listener where there is one."""
+    def url(request: Request) -> str:
+        for listening in backend_ports:
+            if listening.port is not None:
+                host = listening.port.getHost()
+                address = "127.0.0.1" if host.host in ("0.0.0.0", "::") else host.host
+                return f"http://{address}:{host.port}"
+        return own_base_url(request)
+    return url
+
+
+def _warn_about_open_doors(checked: Plan) -> None:
+    if not checked.config.callback_allow:
+        log.warn("callback_allow is not set: new_upload accepts any http(s) callback URL, so "
+                 "whoever may call the backend API can make this server POST into your network "
+                 "(docs/security.rst)")
+    if not checked.api_keys and not checked.backend:
+        log.warn("no backend_api_key and no backend_listen: anyone who reaches this server "
+                 "can create upload tickets (docs/security.rst)")
+
+
+@attrs.frozen
+class Parts:
+    backend_api: Resource
+    frontend: Resource
+    demo: DemoApp | None
+
+
+def site_roots(parts: Parts, separate_backend: bool) -> tuple[Resource, Resource]:
+    """The public site (``/incoming/0.1/frontend/``, the demo) and the backend's
+    (``/incoming/0.1/backend/``); one and the same where there is no separate backend
+    listener."""
+    public_version, public_root = _api_tree()
+    public_version.putChild(b"frontend", parts.frontend)
+    if parts.demo is not None:
+        public_root.putChild(b"demo", parts.demo)
+        public_root.putChild(b"", parts.demo.children[b""])
+    if not separate_backend:
+        public_version.putChild(b"backend", parts.backend_api)
+        return public_root, public_root
+    public_version.putChild(b"backend", ErrorPage(
+        ErrorCode.NOT_FOUND, "the backend API is served on the backend listener only"))
+    backend_version, backend_root = _api_tree()
+    backend_version.putChild(b"backend", parts.backend_api)
+    return public_root, backend_root
+
+
+def _api_tree() -> tuple[Folder, Resource]:
+    """``/incoming/0.1/``: the version folder, and the root that leads to it."""
+    version = Folder()
+    prefix = Folder()
     prefix.putChild(b"0.1", version)
     root = Resource()
     root.putChild(b"incoming", prefix)
-    if config.demo:
-        demo = DemoApp(http)
-        root.putChild(b"demo", demo)
-        root.putChild(b"", demo.children[b""])
-    return root
+    return version, root
 
 
 def tune_allocator() -> None:

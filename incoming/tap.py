@@ -77,12 +77,21 @@ for _option in OPTIONS:
         setattr(Options, "opt_" + _option.name, _repeatable(_option))
 
 
+def _log_file(options: Options) -> Any:
+    """Where twistd was told to log (``--logfile``), for JSON lines; None: standard output."""
+    twistd = getattr(options, "parent", None) or {}
+    path = twistd.get("logfile") or ("" if twistd.get("nodaemon") else "twistd.log")
+    if not path or path == "-":
+        return None
+    return open(path, "a", encoding="utf-8")  # noqa: SIM115 — open for the process's life
+
+
 def makeService(options: Options) -> IService:
     from twisted.internet import reactor
 
     try:
         config: Config = load(options["config"], options.overrides())
-        return make_service(config, reactor)
+        return make_service(config, reactor, log_to=_log_file(options))
     except ConfigError as e:
         # One line naming the option, no traceback: it is the operator's to fix.
         sys.stderr.write(f"incoming: bad configuration: {e}\n")

@@ -54,14 +54,23 @@ class StoredFile:
 
 class FileSystemStorage:
     def __init__(self, root: str, reactor: IReactorFromThreads, pool: ThreadPool,
-                 buffered_bytes: int = 64 << 20) -> None:
+                 buffered_bytes: int = 64 << 20, file_mode: int = 0o640,
+                 file_gid: int | None = None) -> None:
         """``buffered_bytes``: how much memory idle write buffers may keep (the server passes
-        ``write_buffer_size``, the most that can be in flight at once)."""
+        ``write_buffer_size``, the most that can be in flight at once). ``file_mode`` and
+        ``file_gid``: what a stored file gets, so that a backend running as another user
+        can take it (``complete/`` then belongs to that group too, writable by it when the
+        mode lets the group write: moving a file out of a folder needs that)."""
         self.root = os.path.abspath(root)
         self._partial_dir = os.path.join(self.root, "partial")
         self._complete_dir = os.path.join(self.root, "complete")
         os.makedirs(self._partial_dir, exist_ok=True)
         os.makedirs(self._complete_dir, exist_ok=True)
+        self._file_mode = file_mode
+        self._file_gid = file_gid
+        if file_gid is not None:
+            _share_folder(self.root, file_gid, 0o750)
+            _share_folder(self._complete_dir, file_gid, 0o2770 if file_mode & 0o020 else 0o2750)
         self._reactor = reactor
         self._pool = pool
         self._buffers = Buffers(keep=buffered_bytes // BUFFER_SIZE)
@@ -79,6 +88,8 @@ class FileSystemStorage:
             self._buffers,
             self._reactor,
             self._pool,
+            self._file_mode,
+            self._file_gid,
         )
 
     def partial_size(self, ticket_id: str) -> int:
@@ -94,6 +105,11 @@ class FileSystemStorage:
 
     def remove_partial(self, ticket_id: str) -> Deferred[None]:
         return self.remove(os.path.join(self._partial_dir, ticket_id))
+
+
+def _share_folder(path: str, gid: int, mode: int) -> None:
+    os.chown(path, -1, gid)
+    os.chmod(path, mode)
 
 
 def _remove_if_there(path: str) -> None:
@@ -198,8 +214,11 @@ class PartialFile:
     """
 
     def __init__(self, path: str, complete_path: str, complete_dir: str, buffers: Buffers,
-                 reactor: IReactorFromThreads, pool: ThreadPool) -> None:
+                 reactor: IReactorFromThreads, pool: ThreadPool, file_mode: int = 0o640,
+                 file_gid: int | None = None) -> None:
         self.path = path
+        self._file_mode = file_mode
+        self._file_gid = file_gid
         self._complete_path = complete_path
         self._complete_dir = complete_dir
         self._buffers = buffers
@@ -338,6 +357,9 @@ class PartialFile:
         if self._hashed != self._on_disk:
             raise IncomingError(ErrorCode.STORAGE_FAILED,
                                 f"hashed {self._hashed} bytes but wrote {self._on_disk}")
+        os.fchmod(self._file.fd, self._file_mode)
+        if self._file_gid is not None:
+            os.fchown(self._file.fd, -1, self._file_gid)
         os.fdatasync(self._file.fd)
         self._close_in_thread()
         os.rename(self.path, self._complete_path)
