@@ -14,6 +14,7 @@ from twisted.web.resource import Resource
 from twisted.web.static import File
 
 from incoming.upload_protocol import UploadFactory
+from incoming.web import Folder
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 
@@ -32,7 +33,7 @@ def script(name: str) -> File:
 
 
 def frontend_resource(upload_factory: UploadFactory) -> Resource:
-    folder = Resource()
+    folder = Folder()
     folder.putChild(b"incoming.js", script("incoming.js"))
     folder.putChild(b"incoming.mjs", script("incoming.mjs"))
     folder.putChild(b"incoming.d.ts", File(os.path.join(STATIC_DIR, "incoming.d.ts"),

@@ -178,7 +178,8 @@ class IncomingService(MultiService):
         # twistd reads an ILogObserver component of the application before it starts logging
         # (the documented way for .tac files); `twist` has its own --log-format instead.
         if self._config.log_format == "json" and hasattr(parent, "setComponent"):
-            parent.setComponent(ILogObserver, jsonFileLogObserver(self._log_to or sys.stdout))
+            parent.setComponent(ILogObserver, jsonFileLogObserver(self._log_to or sys.stdout,
+                                                                  recordSeparator=""))
         return super().setServiceParent(parent)
 
 

@@ -208,9 +208,12 @@ class GuardedChannel(HTTPChannel):
     _deadline: IDelayedCall | None = None
     _body_seen = 0
     _cut = False
+    _streaming = False
+    """The current request's body carries upload bytes: no deadline, no cap."""
 
     def dataReceived(self, data: bytes) -> None:
-        if self._deadline is None and not self._handlingRequest and not self._cut:
+        if (self._deadline is None and not self._handlingRequest and not self._cut
+                and not self._streaming):
             # The first byte of a request: its headers (and body) must follow in time.
             self._deadline = self.callLater(self.site.request_timeout, self._too_slow)
         super().dataReceived(data)
@@ -218,17 +221,17 @@ class GuardedChannel(HTTPChannel):
     def allHeadersReceived(self) -> None:
         path = getattr(self, "_path", b"")  # twisted.web's parser keeps it here until the end
         self._body_seen = 0
-        if self.site.streams(path):
+        self._streaming = self.site.streams(path)
+        if self._streaming:
             self._stop_deadline()  # upload bytes: the face's idle timeout applies instead
-        if self.length is not None and self.length > self.site.max_body and \
-                not self.site.streams(path):
+        elif self.length is not None and self.length > self.site.max_body:
             self._refuse("413 Content Too Large",
                          f"request body larger than {self.site.max_body} bytes")
             return
         super().allHeadersReceived()
 
     def rawDataReceived(self, data: bytes) -> None:
-        if not self._handlingRequest and not self.site.streams(getattr(self, "_path", b"")):
+        if not self._handlingRequest and not self._streaming:
             self._body_seen += len(data)  # a chunked body has no length to check up front
             if self._body_seen > self.site.max_body + 64:  # + chunk framing
                 self._refuse("413 Content Too Large",
@@ -238,6 +241,7 @@ class GuardedChannel(HTTPChannel):
 
     def allContentReceived(self) -> None:
         self._stop_deadline()
+        self._streaming = False
         super().allContentReceived()
 
     def connectionLost(self, reason: Any) -> None:

@@ -109,7 +109,7 @@ class IncomingServer:
     def __init__(self, base_dir: Path | str, options: Mapping[str, Any] | None = None,
                  config: Mapping[str, Any] | None = None, extra_args: Sequence[str] = (),
                  storage_dir: Path | str | None = None, name: str | None = None,
-                 twistd: str | None = None) -> None:
+                 twistd: str | None = None, separate_backend: bool = False) -> None:
         self.name = name or f"server{next(_counter)}"
         self.twistd = twistd or twistd_path()
         self.base_dir = Path(base_dir)
@@ -124,6 +124,9 @@ class IncomingServer:
             self.config_file.write_text(toml_text(config))
         self.log_file = self.base_dir / f"{self.name}.log"
         self.port: int | None = None
+        self.separate_backend = separate_backend
+        """Serve the backend API, /metrics and /healthz on a listener of their own."""
+        self.backend_port: int | None = None
         self.process: subprocess.Popen[bytes] | None = None
         self._log_handle: Any = None
         self._log_start = 0
@@ -144,8 +147,14 @@ class IncomingServer:
         return f"http://{self.host}:{self.port}"
 
     @property
+    def backend_base_url(self) -> str:
+        """Where the backend API is: the backend listener's address, where there is one."""
+        assert self.backend_port is not None, "the server has not started"
+        return f"http://{self.host}:{self.backend_port}"
+
+    @property
     def api_url(self) -> str:
-        return f"{self.base_url}/incoming/0.1/backend"
+        return f"{self.backend_base_url}/incoming/0.1/backend"
 
     @property
     def ws_path(self) -> str:
@@ -172,6 +181,8 @@ class IncomingServer:
         listen = f"tcp:{port or 0}:interface={self.host}"
         args = [self.twistd, "-n", "--pidfile=", "incoming", "--listen", listen,
                 "--storage-dir", str(self.storage_dir)]
+        if self.separate_backend:
+            args += ["--backend-listen", f"tcp:{self.backend_port or 0}:interface={self.host}"]
         if self.config_file is not None:
             args += ["--config", str(self.config_file)]
         return args + option_args(self.options) + self.extra_args
@@ -269,9 +280,11 @@ class IncomingServer:
             if self.process.poll() is not None:
                 raise ServerFailed(f"{self.name} exited with {self.process.returncode} while "
                                    f"starting\n{self._log_tail()}")
-            match = _PORT_LINE.search(self.current_log)
-            if match and self._answers(int(match.group(1))):
-                self.port = int(match.group(1))
+            # dict: each port once, in order (a JSON log line names it twice)
+            ports = list(dict.fromkeys(int(p) for p in _PORT_LINE.findall(self.current_log)))
+            if len(ports) == (2 if self.separate_backend else 1) and self._answers(ports[0]):
+                self.port = ports[0]
+                self.backend_port = ports[-1]
                 return
             if time.monotonic() >= deadline:
                 raise ServerFailed(f"{self.name} did not listen within {timeout:g}s\n"
@@ -324,7 +337,8 @@ def run_twistd(args: Sequence[str], cwd: Path | str,
 @contextlib.contextmanager
 def server_factory(base_dir: Path | str,
                    check_log: bool = True) -> Iterator[Callable[..., IncomingServer]]:
-    """Yields ``make(options=None, config=None, extra_args=(), start=True, **option_values)``.
+    """Yields ``make(options=None, config=None, extra_args=(), start=True,
+    separate_backend=False, **option_values)``.
 
     Every server made is stopped at the end with SIGTERM, and must exit with 0;
     with ``check_log``, a server that logged a traceback fails the test too.
@@ -333,10 +347,11 @@ def server_factory(base_dir: Path | str,
     made: list[IncomingServer] = []
 
     def make(options: Mapping[str, Any] | None = None, config: Mapping[str, Any] | None = None,
-             extra_args: Sequence[str] = (), start: bool = True,
+             extra_args: Sequence[str] = (), start: bool = True, separate_backend: bool = False,
              **option_values: Any) -> IncomingServer:
         server = IncomingServer(base_dir, options={**(options or {}), **option_values},
-                                config=config, extra_args=extra_args)
+                                config=config, extra_args=extra_args,
+                                separate_backend=separate_backend)
         made.append(server)
         if start:
             server.start()
