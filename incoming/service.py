@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import inspect
 import os
 import sqlite3
 import sys
@@ -15,6 +16,7 @@ from typing import Any
 
 from twisted.application.internet import TimerService
 from twisted.application.service import MultiService, Service
+from twisted.internet.defer import CancelledError, Deferred
 from twisted.internet.endpoints import serverFromString
 from twisted.logger import Logger
 from twisted.python.threadpool import ThreadPool
@@ -27,10 +29,13 @@ from incoming.config import Config, ConfigError
 from incoming.backend_api import BackendAPI
 from incoming.demo import DemoApp
 from incoming.frontend import frontend_resource
-from incoming.handover import Handover, RetryPolicy
+from incoming.handover import BackendRefused, Handover, RetryPolicy
+from incoming.lifecycle import Lifecycle
+from incoming.observability import Observability, observability
 from incoming.office import TicketOffice
 from incoming.registry.sqlite import SQLiteRegistry
 from incoming.storage.filesystem import FileSystemStorage
+from incoming.tickets import Ticket
 from incoming.upload_protocol import UploadFactory
 
 JANITOR_INTERVAL = 600.0
@@ -118,14 +123,17 @@ def make_service(config: Config, reactor: Any) -> MultiService:
     policy = RetryPolicy(attempt_timeout=config.handover_attempt_timeout,
                          total_timeout=config.handover_timeout,
                          max_delay=config.handover_max_delay)
-    office = TicketOffice(config, registry, storage, Handover(http, reactor, policy), reactor)
+    watch = observability(registry, storage.root, reactor, lambda: office.connections())
+    handover = observed_handover(http, reactor, policy, watch.lifecycle)
+    office = TicketOffice(config, registry, storage, handover, reactor, watch.lifecycle)
 
     top = MultiService()
     OfficeService(office, pool, registry).setServiceParent(top)
+    watch.service.setServiceParent(top)
     janitor = TimerService(JANITOR_INTERVAL, office.expire_abandoned)
     janitor.clock = reactor
     janitor.setServiceParent(top)
-    site = Site(site_root(office, config, reactor, http))
+    site = Site(site_root(office, config, reactor, http, watch))
     for description in config.listen:
         try:
             endpoint = serverFromString(reactor, description)
@@ -138,8 +146,10 @@ def make_service(config: Config, reactor: Any) -> MultiService:
     return top
 
 
-def site_root(office: TicketOffice, config: Config, reactor: Any, http: HTTPClient) -> Resource:
-    """``/incoming/0.1/{backend,frontend}/…``, and with ``demo`` the demo app at ``/``."""
+def site_root(office: TicketOffice, config: Config, reactor: Any, http: HTTPClient,
+              watch: Observability | None = None) -> Resource:
+    """``/incoming/0.1/{backend,frontend}/…``, ``/metrics`` and ``/healthz``, and with
+    ``demo`` the demo app at ``/``."""
     version = Resource()
     version.putChild(b"backend", BackendAPI(office))
     version.putChild(b"frontend", frontend_resource(UploadFactory(office, config, reactor)))
@@ -147,11 +157,63 @@ def site_root(office: TicketOffice, config: Config, reactor: Any, http: HTTPClie
     prefix.putChild(b"0.1", version)
     root = Resource()
     root.putChild(b"incoming", prefix)
+    if watch is not None:
+        root.putChild(b"metrics", watch.metrics_resource)
+        root.putChild(b"healthz", watch.health_resource)
     if config.demo:
         demo = DemoApp(http)
         root.putChild(b"demo", demo)
         root.putChild(b"", demo.children[b""])
     return root
+
+
+def observed_handover(http: HTTPClient, reactor: Any, policy: RetryPolicy,
+                      observer: Lifecycle) -> Handover:
+    """A Handover that reports each callback attempt to ``observer``.
+
+    Interim: ``Handover(..., observer=)`` is being added on another branch; until
+    it is there, :class:`_AttemptReporting` reports attempts from outside.
+    """
+    if "observer" in inspect.signature(Handover).parameters:
+        return Handover(http, reactor, policy, observer=observer)  # type: ignore[call-arg]
+    return _AttemptReporting(http, reactor, policy, observer)
+
+
+class _AttemptReporting(Handover):
+    """Interim (see :func:`observed_handover`): times each ``_attempt`` and reports it."""
+
+    def __init__(self, http: HTTPClient, clock: Any, policy: RetryPolicy,
+                 observer: Lifecycle) -> None:
+        super().__init__(http, clock, policy)
+        self._observer = observer
+        self._attempts: dict[str, int] = {}
+
+    def deliver(self, ticket: Ticket, since: float) -> Deferred[str]:
+        self._attempts[ticket.id] = 0
+        delivered = super().deliver(ticket, since)
+        delivered.addBoth(self._done, ticket.id)
+        return delivered
+
+    def _done(self, result: Any, ticket_id: str) -> Any:
+        self._attempts.pop(ticket_id, None)
+        return result
+
+    def _attempt(self, ticket: Ticket) -> Any:
+        number = self._attempts[ticket.id] = self._attempts.get(ticket.id, 0) + 1
+        started = self._clock.seconds()
+
+        def report(result: Any) -> Any:
+            seconds = self._clock.seconds() - started
+            if not hasattr(result, "check"):
+                self._observer.attempted(ticket, number, "accepted", "", seconds)
+            elif result.check(CancelledError):
+                self._observer.attempted(ticket, number, "timeout", "no answer", seconds)
+            else:
+                kind = "refused" if result.check(BackendRefused) else "error"
+                self._observer.attempted(ticket, number, kind, str(result.value), seconds)
+            return result
+
+        return super()._attempt(ticket).addBoth(report)
 
 
 def tune_allocator() -> None:
