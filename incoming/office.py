@@ -26,6 +26,7 @@ from twisted.logger import Logger
 from incoming.config import Config
 from incoming.errors import ErrorCode, IncomingError
 from incoming.handover import Handover
+from incoming.lifecycle import Lifecycle, default_lifecycle, short_id
 from incoming.registry import Registry
 from incoming.storage.direct import Landing, Piece
 from incoming.storage.filesystem import FileSystemStorage, PartialFile
@@ -69,12 +70,16 @@ class TicketOffice:
     log = Logger()
 
     def __init__(self, config: Config, registry: Registry, storage: FileSystemStorage,
-                 handover: Handover, clock: IReactorTime) -> None:
+                 handover: Handover, clock: IReactorTime,
+                 lifecycle: Lifecycle | None = None) -> None:
+        """``lifecycle``: where each step of a ticket is logged and counted (default: logged,
+        and counted into metrics of its own that nobody serves)."""
         self._config = config
         self._registry = registry
         self._storage = storage
         self._handover = handover
         self._clock = clock
+        self._lifecycle = lifecycle or default_lifecycle(clock)
         self._live: dict[str, _Live] = {}
         self._stopping = False
 
@@ -89,7 +94,9 @@ class TicketOffice:
             remove_file_when_finished=remove_file_when_finished, dest_type=dest_type,
             max_size=max_size, created_at=now, updated_at=now,
         )
-        return self._registry.save(ticket).addCallback(lambda _: ticket)
+        saved = self._registry.save(ticket)
+        saved.addCallback(lambda _: self._lifecycle.created(ticket))
+        return saved.addCallback(lambda _: ticket)
 
     @inlineCallbacks
     def cancel_by_backend(self, ticket_id: str, secret: str) -> Any:
@@ -118,13 +125,29 @@ class TicketOffice:
 
     # -- the frontend's side ------------------------------------------------------------------
 
-    @inlineCallbacks
-    def begin(self, ticket_id: str, size: int, filename: str, listener: UploadListener) -> Any:
+    def begin(self, ticket_id: str, size: int, filename: str,
+              listener: UploadListener) -> Deferred[Upload]:
         """A client says hello: check it, take over from an older client, find the offset.
 
         Fires with an :class:`Upload` (whose ``offset`` is where to resume), or
         fails with an :class:`IncomingError` to send back.
         """
+        begun = self._begin(ticket_id, size, filename, listener)
+        begun.addCallback(self._welcomed)
+        begun.addErrback(self._refused, ticket_id)
+        return begun
+
+    def _welcomed(self, upload: Upload) -> Upload:
+        self._lifecycle.connected(upload.ticket, upload.offset)
+        return upload
+
+    def _refused(self, failure: Any, ticket_id: str) -> Any:
+        if failure.check(IncomingError):
+            self._lifecycle.refused(ticket_id, failure.value)
+        return failure
+
+    @inlineCallbacks
+    def _begin(self, ticket_id: str, size: int, filename: str, listener: UploadListener) -> Any:
         if self._stopping:
             raise IncomingError(ErrorCode.SHUTTING_DOWN, "the server is shutting down")
         live = yield self._get(ticket_id)
@@ -138,9 +161,12 @@ class TicketOffice:
         self._take_over(live, listener)
         if not ticket.state.accepts_bytes:
             return Upload(self, live, offset=size)  # all bytes are here; the client only listens
+        now = self._clock.seconds()
         if ticket.size is None:
             ticket = attrs.evolve(ticket, size=size, filename_from_browser=filename[:MAX_FILENAME])
-        yield self._save(live, advance(ticket, State.UPLOADING, self._clock.seconds()),
+        if not ticket.started_at:
+            ticket = attrs.evolve(ticket, started_at=now)  # the upload's time counts from here
+        yield self._save(live, advance(ticket, State.UPLOADING, now),
                          notify=False)  # the client learns the state from its welcome
         offset = yield self._open_partial(live)
         if live.listener is not listener:
@@ -199,13 +225,17 @@ class TicketOffice:
                                 f"bytes up to {end} go past the declared size {live.ticket.size}")
         upload.next_offset = end
         written = live.partial.write(offset, pieces, landing.seal() if landing else None)
-        written.addCallback(self._written, live)
+        written.addCallback(self._written, live, upload)
         return written
 
     def landing(self, upload: Upload) -> Landing:
         return self._storage.landing(upload.next_offset)
 
-    def _written(self, offset: int, live: _Live) -> int:
+    def _written(self, offset: int, live: _Live, upload: Upload) -> int:
+        # Counted per connection from where it began: bytes an older connection had written
+        # are counted once, by that connection.
+        self._lifecycle.received(offset - upload.acknowledged)
+        upload.acknowledged = max(upload.acknowledged, offset)
         if offset == live.ticket.size:
             self._complete_soon(live)
         return offset
@@ -221,7 +251,11 @@ class TicketOffice:
             return succeed(live.ticket)
         ticket = advance(live.ticket, State.PAUSED if paused else State.UPLOADING,
                          self._clock.seconds())
-        return self._save(live, ticket, notify=False).addCallback(lambda _: ticket)
+        moved = ticket.state is not live.ticket.state
+        saved = self._save(live, ticket, notify=False)
+        if moved:
+            saved.addCallback(lambda _: self._lifecycle.paused(ticket, upload.acknowledged))
+        return saved.addCallback(lambda _: ticket)
 
     def cancel_by_frontend(self, upload: Upload, reason: str) -> Deferred[None]:
         """Cancel for the client; too late once every byte is in, and then not an error.
@@ -271,6 +305,7 @@ class TicketOffice:
         ticket = advance(live.ticket, State.STORED, now, path=stored.path, sha256=stored.sha256,
                          bytes_received=stored.size, stored_at=now)
         yield self._save(live, ticket)
+        self._lifecycle.stored(ticket)
         yield self._hand_over(live)
 
     @inlineCallbacks
@@ -284,13 +319,14 @@ class TicketOffice:
         except CancelledError:
             return  # shutting down: the next start hands it over again
         except IncomingError as e:
-            self.log.warn("ticket {id} failed: {e.message}", id=live.ticket.id, e=e)
-            yield self._save(live, advance(live.ticket, State.FAILED, self._clock.seconds(),
-                                           failure=e.message), notify=False)
+            failed = advance(live.ticket, State.FAILED, self._clock.seconds(), failure=e.message)
+            yield self._save(live, failed, notify=False)
+            self._lifecycle.failed(failed)
             self._tell_failed(live, e)
             return
         finally:
             live.backend_call = None
+        self._lifecycle.handed_over(live.ticket, answer)
         if answer == "wait" and not live.finish_requested:
             yield self._save(live, advance(live.ticket, State.WAITING_FOR_BACKEND,
                                            self._clock.seconds()))
@@ -301,6 +337,7 @@ class TicketOffice:
     def _finish(self, live: _Live) -> Any:
         ticket = advance(live.ticket, State.FINISHED, self._clock.seconds(), backend_told=True)
         yield self._save(live, ticket)
+        self._lifecycle.finished(ticket)
         self._forget(live)
         if ticket.remove_file_when_finished:
             yield self._storage.remove(ticket.path)
@@ -322,10 +359,12 @@ class TicketOffice:
             raise IncomingError(ErrorCode.TICKET_CLOSED, "ticket is being cancelled already")
         advance(live.ticket, state, self._clock.seconds())  # refuses what the state forbids
         live.abandoning = True
+        received = self._bytes_received(live)
         yield self._drop_bytes(live)
         ticket = advance(live.ticket, state, self._clock.seconds(),
                          cancelled_by=by, cancel_reason=reason)
         yield self._save(live, ticket, notify=False)
+        self._lifecycle.abandoned(ticket, received)
         if live.listener is not None:
             live.listener.cancelled(by, reason)
         self._forget(live)
@@ -346,7 +385,8 @@ class TicketOffice:
         try:
             yield self._handover.deliver(ticket, since=ticket.updated_at)
         except (IncomingError, CancelledError) as e:
-            self.log.warn("backend never heard that ticket {id} ended: {e}", id=ticket.id, e=e)
+            self.log.warn("backend never heard that ticket {ticket} ended: {e}",
+                          ticket=short_id(ticket.id), e=e)
             return
         yield self._registry.save(attrs.evolve(ticket, backend_told=True))
 
@@ -390,6 +430,10 @@ class TicketOffice:
             if live.partial is not None:
                 yield live.partial.idle()
                 yield live.partial.close()
+
+    def connections(self) -> int:
+        """Clients attached to a ticket right now (their hello was welcomed): for a gauge."""
+        return sum(1 for live in self._live.values() if live.listener is not None)
 
     # -- plumbing ---------------------------------------------------------------------------------
 
@@ -464,12 +508,15 @@ class Upload:
     offset: int
     """Where the client resumes: every byte before it is stored."""
     active: bool = True
+    acknowledged: int = attrs.field(init=False)
+    """Offset just past the last byte written for this connection (counted as received)."""
     next_offset: int = attrs.field(init=False)
     """Where the next bytes go: ``offset`` plus everything written or queued since."""
     listener: UploadListener | None = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         self.next_offset = self.offset
+        self.acknowledged = self.offset
         self.listener = self.live.listener
 
     @property

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import grp
+import inspect
 import os
 import sqlite3
 import sys
@@ -18,6 +19,7 @@ from typing import Any
 import attrs
 from twisted.application.internet import TimerService
 from twisted.application.service import MultiService, Service
+from twisted.internet.defer import CancelledError, Deferred
 from twisted.internet.endpoints import serverFromString
 from twisted.logger import ILogObserver, Logger, jsonFileLogObserver
 from twisted.python.threadpool import ThreadPool
@@ -31,10 +33,13 @@ from incoming.config import Config, ConfigError, api_keys
 from incoming.demo import DemoApp, own_base_url
 from incoming.errors import ErrorCode
 from incoming.frontend import frontend_resource
-from incoming.handover import Handover, RetryPolicy
+from incoming.handover import BackendRefused, Handover, RetryPolicy
+from incoming.lifecycle import Lifecycle
+from incoming.observability import observability
 from incoming.office import TicketOffice
 from incoming.registry.sqlite import SQLiteRegistry
 from incoming.storage.filesystem import FileSystemStorage
+from incoming.tickets import Ticket
 from incoming.upload_protocol import UploadFactory
 from incoming.web import ErrorPage, Folder, IncomingSite, KeyGuard
 
@@ -200,10 +205,13 @@ def make_service(config: Config, reactor: Any, log_to: Any = None) -> MultiServi
     policy = RetryPolicy(attempt_timeout=config.handover_attempt_timeout,
                          total_timeout=config.handover_timeout,
                          max_delay=config.handover_max_delay)
-    office = TicketOffice(config, registry, storage, Handover(http, reactor, policy), reactor)
+    watch = observability(registry, storage.root, reactor, lambda: office.connections())
+    handover = observed_handover(http, reactor, policy, watch.lifecycle)
+    office = TicketOffice(config, registry, storage, handover, reactor, watch.lifecycle)
 
     top = IncomingService(config, log_to)
     OfficeService(office, pool, registry).setServiceParent(top)
+    watch.service.setServiceParent(top)
     janitor = TimerService(JANITOR_INTERVAL, office.expire_abandoned)
     janitor.clock = reactor
     janitor.setServiceParent(top)
@@ -211,6 +219,8 @@ def make_service(config: Config, reactor: Any, log_to: Any = None) -> MultiServi
     backend_ports: list[ListeningService] = []
     parts = Parts(
         backend_api=KeyGuard(BackendAPI(office), checked.api_keys),
+        metrics=KeyGuard(watch.metrics_resource, checked.api_keys),
+        health=watch.health_resource,
         frontend=frontend_resource(UploadFactory(office, config, reactor)),
         demo=DemoApp(HTTPClient(Agent(reactor)), _backend_url(backend_ports),
                      checked.api_keys[0] if checked.api_keys else "") if config.demo else None,
@@ -258,27 +268,35 @@ def _warn_about_open_doors(checked: Plan) -> None:
 @attrs.frozen
 class Parts:
     backend_api: Resource
+    metrics: Resource
+    health: Resource
     frontend: Resource
     demo: DemoApp | None
 
 
 def site_roots(parts: Parts, separate_backend: bool) -> tuple[Resource, Resource]:
     """The public site (``/incoming/0.1/frontend/``, the demo) and the backend's
-    (``/incoming/0.1/backend/``); one and the same where there is no separate backend
-    listener."""
+    (``/incoming/0.1/backend/``, ``/metrics``, ``/healthz``); one and the same where there
+    is no separate backend listener."""
     public_version, public_root = _api_tree()
     public_version.putChild(b"frontend", parts.frontend)
     if parts.demo is not None:
         public_root.putChild(b"demo", parts.demo)
         public_root.putChild(b"", parts.demo.children[b""])
     if not separate_backend:
-        public_version.putChild(b"backend", parts.backend_api)
+        _serve_backend(public_version, public_root, parts)
         return public_root, public_root
     public_version.putChild(b"backend", ErrorPage(
         ErrorCode.NOT_FOUND, "the backend API is served on the backend listener only"))
     backend_version, backend_root = _api_tree()
-    backend_version.putChild(b"backend", parts.backend_api)
+    _serve_backend(backend_version, backend_root, parts)
     return public_root, backend_root
+
+
+def _serve_backend(version: Resource, root: Resource, parts: Parts) -> None:
+    version.putChild(b"backend", parts.backend_api)
+    root.putChild(b"metrics", parts.metrics)
+    root.putChild(b"healthz", parts.health)
 
 
 def _api_tree() -> tuple[Folder, Resource]:
@@ -289,6 +307,55 @@ def _api_tree() -> tuple[Folder, Resource]:
     root = Resource()
     root.putChild(b"incoming", prefix)
     return version, root
+
+
+def observed_handover(http: HTTPClient, reactor: Any, policy: RetryPolicy,
+                      observer: Lifecycle) -> Handover:
+    """A Handover that reports each callback attempt to ``observer``.
+
+    Interim: ``Handover(..., observer=)`` is being added on another branch; until
+    it is there, :class:`_AttemptReporting` reports attempts from outside.
+    """
+    if "observer" in inspect.signature(Handover).parameters:
+        return Handover(http, reactor, policy, observer=observer)  # type: ignore[call-arg]
+    return _AttemptReporting(http, reactor, policy, observer)
+
+
+class _AttemptReporting(Handover):
+    """Interim (see :func:`observed_handover`): times each ``_attempt`` and reports it."""
+
+    def __init__(self, http: HTTPClient, clock: Any, policy: RetryPolicy,
+                 observer: Lifecycle) -> None:
+        super().__init__(http, clock, policy)
+        self._observer = observer
+        self._attempts: dict[str, int] = {}
+
+    def deliver(self, ticket: Ticket, since: float) -> Deferred[str]:
+        self._attempts[ticket.id] = 0
+        delivered = super().deliver(ticket, since)
+        delivered.addBoth(self._done, ticket.id)
+        return delivered
+
+    def _done(self, result: Any, ticket_id: str) -> Any:
+        self._attempts.pop(ticket_id, None)
+        return result
+
+    def _attempt(self, ticket: Ticket) -> Any:
+        number = self._attempts[ticket.id] = self._attempts.get(ticket.id, 0) + 1
+        started = self._clock.seconds()
+
+        def report(result: Any) -> Any:
+            seconds = self._clock.seconds() - started
+            if not hasattr(result, "check"):
+                self._observer.attempted(ticket, number, "accepted", "", seconds)
+            elif result.check(CancelledError):
+                self._observer.attempted(ticket, number, "timeout", "no answer", seconds)
+            else:
+                kind = "refused" if result.check(BackendRefused) else "error"
+                self._observer.attempted(ticket, number, kind, str(result.value), seconds)
+            return result
+
+        return super()._attempt(ticket).addBoth(report)
 
 
 def tune_allocator() -> None:

@@ -104,6 +104,8 @@ class Ticket:
     """Whether the backend has heard of the outcome (finished, cancel or expiry)."""
     failure: str = ""
     created_at: float = 0.0
+    started_at: float = 0.0
+    """When the first client said hello (0: not yet, or recorded before this field existed)."""
     stored_at: float = 0.0
     """When every byte was in: the handover timeout counts from here, across restarts."""
     updated_at: float = 0.0

@@ -57,6 +57,8 @@ class Server:
     threads: Any = attrs.Factory(ImmediateThreads)
     registry: MemoryRegistry = attrs.Factory(MemoryRegistry)
     handover: FakeHandover = attrs.Factory(FakeHandover)
+    lifecycle: Any = None
+    """A :class:`~incoming.lifecycle.Lifecycle` for the office (None: the office's default)."""
     office: TicketOffice = attrs.field(init=False)
     storage: FileSystemStorage = attrs.field(init=False)
     factory: UploadFactory = attrs.field(init=False)
@@ -64,7 +66,7 @@ class Server:
     def __attrs_post_init__(self) -> None:
         self.storage = FileSystemStorage(str(self.root), self.threads, self.threads)
         self.office = TicketOffice(self.config, self.registry, self.storage, self.handover,
-                                   self.clock)
+                                   self.clock, self.lifecycle)
         self.factory = UploadFactory(self.office, self.config, self.clock)
         # Autobahn's own timers run on the global reactor: keep them out of unit tests.
         self.factory.setProtocolOptions(autoPingInterval=0, openHandshakeTimeout=0,

@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 
 import pytest
+from twisted.logger import capturedLogs, formatEvent
 
 from incoming.errors import ErrorCode, IncomingError
+from incoming.lifecycle import Lifecycle
+from incoming.metrics import Metrics
 from incoming.tickets import State
-from test.support.doubles import HeldThreads
+from test.support.doubles import HeldThreads, clock_at
 from test.support.harness import SMALL, Server, stored_bytes
 
 
@@ -219,3 +222,143 @@ def test_cancel_once_the_file_is_being_stored_is_refused(server):
     assert error.code is ErrorCode.WRONG_STATE
     server.clock.advance(0)
     assert server.state(ticket.id) == "handing_over"
+
+
+# -- lifecycle events and metrics ---------------------------------------------------------------
+
+
+@pytest.fixture
+def watched(tmp_path):
+    """A server whose office reports to metrics the test can read."""
+    clock = clock_at()
+    return Server(tmp_path, clock=clock, lifecycle=Lifecycle(Metrics(), clock))
+
+
+def metric(server, name, **labels):
+    found = server.lifecycle.metrics.registry.get_sample_value(name, labels)
+    return 0.0 if found is None else found
+
+
+def steps(events, ticket_id):
+    return [e["event"] for e in events
+            if "event" in e and e.get("ticket") == ticket_id[:8]]
+
+
+def test_a_whole_upload_reports_each_step_once(watched):
+    """created, connected, stored, handed_over and finished are each reported once, in order."""
+    with capturedLogs() as events:
+        ticket = watched.ticket(backend_secret="hush")
+        conn = watched.connect()
+        conn.hello(ticket, 5)
+        watched.clock.advance(7)
+        conn.send_bytes(b"hello")
+        watched.clock.advance(0)
+        watched.clock.advance(2)
+        watched.handover.answer("done")
+    assert steps(events, ticket.id) == ["created", "connected", "stored", "handed_over",
+                                        "finished"]
+    assert metric(watched, "incoming_uploads_total", outcome="finished") == 1
+    assert metric(watched, "incoming_bytes_received_total") == 5
+    assert metric(watched, "incoming_upload_seconds_sum") == 7
+    assert metric(watched, "incoming_handover_seconds_sum") == 2
+    for event in events:
+        text = repr(event) + formatEvent(event)
+        assert ticket.id not in text and "hush" not in text
+
+
+def test_started_at_is_set_by_the_first_hello_only(watched):
+    """A ticket's start time is its first hello's; a resume keeps it."""
+    ticket = watched.ticket()
+    conn = watched.connect()
+    conn.hello(ticket, 100)
+    first = watched.registry.tickets[ticket.id].started_at
+    assert first == watched.clock.seconds()
+    conn.lose()
+    watched.clock.advance(5)
+    watched.connect().hello(ticket, 100)
+    assert watched.registry.tickets[ticket.id].started_at == first
+
+
+def test_a_resume_is_reported_and_bytes_are_counted_once(watched):
+    """A reconnect past offset 0 is 'resumed', and the bytes count adds up to the file's size."""
+    ticket = watched.ticket()
+    conn = watched.connect()
+    conn.hello(ticket, 30)
+    conn.send_bytes(b"a" * 10)
+    conn.lose()
+    with capturedLogs() as events:
+        again = watched.connect()
+        assert again.hello(ticket, 30)["offset"] == 10
+        again.send_bytes(b"b" * 20)
+        watched.clock.advance(0)
+    assert steps(events, ticket.id)[:2] == ["resumed", "stored"]
+    assert events[0]["offset"] == 10
+    assert metric(watched, "incoming_bytes_received_total") == 30
+
+
+def test_pause_is_reported_once_per_change(watched):
+    """pause, a repeated pause and unpause give one paused and one unpaused event."""
+    ticket = watched.ticket()
+    conn = watched.connect()
+    conn.hello(ticket, 100)
+    conn.send_bytes(b"p" * 40)
+    with capturedLogs() as events:
+        conn.send({"type": "pause"})
+        conn.send({"type": "pause"})
+        conn.send({"type": "unpause"})
+    assert steps(events, ticket.id) == ["paused", "unpaused"]
+    assert events[0]["bytes"] == 40
+
+
+def test_cancel_and_expiry_are_counted_by_outcome(watched):
+    """A cancelled and an expired upload count once each, with the bytes they had."""
+    cancelled, expired = watched.ticket(), watched.ticket()
+    conn = watched.connect()
+    conn.hello(cancelled, 100)
+    conn.send_bytes(b"c" * 25)
+    idle = watched.connect()
+    idle.hello(expired, 100)
+    idle.lose()
+    with capturedLogs() as events:
+        conn.send({"type": "cancel", "reason": "oops"})
+        watched.clock.advance(SMALL.ticket_lifetime + 1)
+        watched.office.expire_abandoned()
+    [cancel] = [e for e in events if e.get("event") == "cancelled"]
+    assert (cancel["by"], cancel["bytes"], cancel["reason"]) == ("frontend", 25, "oops")
+    assert steps(events, expired.id) == ["expired"]
+    assert metric(watched, "incoming_uploads_total", outcome="cancelled") == 1
+    assert metric(watched, "incoming_uploads_total", outcome="expired") == 1
+
+
+def test_a_failed_handover_is_reported_and_counted(watched):
+    """A handover that fails reports 'failed' with the reason and counts as failed."""
+    ticket = watched.ticket()
+    finish_bytes(watched, ticket)
+    with capturedLogs() as events:
+        watched.handover.calls[0][1].errback(IncomingError(ErrorCode.HANDOVER_FAILED, "gone"))
+    [failed] = [e for e in events if e.get("event") == "failed"]
+    assert failed["reason"] == "gone" and failed["ticket"] == ticket.id[:8]
+    assert metric(watched, "incoming_uploads_total", outcome="failed") == 1
+    assert all(ticket.id not in formatEvent(e) for e in events)
+
+
+def test_refused_hellos_are_reported_with_the_error(watched):
+    """A hello for an unknown or a closed ticket is reported as refused, named by its error."""
+    done = watched.ticket()
+    watched.office.cancel_by_backend(done.id, "")
+    with capturedLogs() as events:
+        watched.connect().hello("unknownunknownunknownunknown1234", 10)
+        watched.connect().hello(done, 10)
+    refused = [(e["ticket"], e["error"]) for e in events if e.get("event") == "refused"]
+    assert refused == [("unknownu", "unknown_ticket"), (done.id[:8], "ticket_closed")]
+    assert metric(watched, "incoming_refusals_total", error="ticket_closed") == 1
+
+
+def test_connections_counts_clients_attached_to_tickets(watched):
+    """connections() counts welcomed clients and drops them when they go."""
+    conn = watched.connect()
+    assert watched.office.connections() == 0
+    conn.hello(watched.ticket(), 100)
+    assert watched.office.connections() == 1
+    conn.lose()
+    assert watched.office.connections() == 0
