@@ -90,6 +90,19 @@ def test_api_keys_are_required_from_the_option_and_the_key_file(make_server, bac
     assert KEY_A not in server.log and KEY_B not in server.log
 
 
+def test_metrics_need_a_key_and_healthz_never_does(make_server):
+    """With keys and a backend listener: /metrics answers 401 without a key and 200 with
+    one; /healthz answers 200 without; neither is on the public port."""
+    server = make_server(separate_backend=True, backend_api_key=[KEY_A])
+    base = server.backend_base_url
+    assert _get(f"{base}/metrics")[0] == 401
+    code, body = _get(f"{base}/metrics", {"Authorization": f"Bearer {KEY_A}"})
+    assert code == 200 and "incoming_uploads_total" in body
+    assert _get(f"{base}/healthz") == (200, "ok\n")
+    assert _get(f"{server.base_url}/metrics")[0] == 404
+    assert _get(f"{server.base_url}/healthz")[0] == 404
+
+
 def test_a_bad_key_file_stops_the_server_before_it_touches_the_disk(tmp_path):
     """A key file that cannot be read, or a bad listen endpoint, stops startup with one line,
     and the storage directory is never created."""
