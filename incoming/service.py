@@ -25,6 +25,7 @@ from treq.client import HTTPClient
 
 from incoming.config import Config, ConfigError
 from incoming.backend_api import BackendAPI
+from incoming.callback_policy import CallbackPolicy, make_callback_client
 from incoming.demo import DemoApp
 from incoming.frontend import frontend_resource
 from incoming.handover import Handover, RetryPolicy
@@ -32,6 +33,7 @@ from incoming.office import TicketOffice
 from incoming.registry.sqlite import SQLiteRegistry
 from incoming.storage.filesystem import FileSystemStorage
 from incoming.upload_protocol import UploadFactory
+from incoming.webhooks import signing_keys
 
 JANITOR_INTERVAL = 600.0
 log = Logger()
@@ -104,6 +106,8 @@ def _cannot_listen(description: str, error: BaseException) -> str:
 
 
 def make_service(config: Config, reactor: Any) -> MultiService:
+    keys = signing_keys(config)
+    callback_policy = CallbackPolicy.parse(config.callback_allow)
     tune_allocator()
     try:
         os.makedirs(config.storage_dir, exist_ok=True)
@@ -112,20 +116,22 @@ def make_service(config: Config, reactor: Any) -> MultiService:
         raise ConfigError("storage_dir", f"cannot use {config.storage_dir}: {e}") from None
     pool = ThreadPool(minthreads=1, maxthreads=config.storage_threads, name="incoming-storage")
     storage = FileSystemStorage(config.storage_dir, reactor, pool, config.write_buffer_size)
-    # A fresh connection per callback: callbacks are rare, and a pooled connection that
-    # the backend closed meanwhile fails the POST (which is not retried at once).
+    # A fresh connection per request: a pooled connection that the server closed
+    # meanwhile fails the POST (which is not retried at once).
     http = HTTPClient(Agent(reactor, pool=HTTPConnectionPool(reactor, persistent=False)))
     policy = RetryPolicy(attempt_timeout=config.handover_attempt_timeout,
                          total_timeout=config.handover_timeout,
                          max_delay=config.handover_max_delay)
-    office = TicketOffice(config, registry, storage, Handover(http, reactor, policy), reactor)
+    callbacks = make_callback_client(reactor, callback_policy)
+    handover = Handover(callbacks, reactor, policy, signing_keys=keys)
+    office = TicketOffice(config, registry, storage, handover, reactor)
 
     top = MultiService()
     OfficeService(office, pool, registry).setServiceParent(top)
     janitor = TimerService(JANITOR_INTERVAL, office.expire_abandoned)
     janitor.clock = reactor
     janitor.setServiceParent(top)
-    site = Site(site_root(office, config, reactor, http))
+    site = Site(site_root(office, config, reactor, http, callback_policy))
     for description in config.listen:
         try:
             endpoint = serverFromString(reactor, description)
@@ -138,10 +144,11 @@ def make_service(config: Config, reactor: Any) -> MultiService:
     return top
 
 
-def site_root(office: TicketOffice, config: Config, reactor: Any, http: HTTPClient) -> Resource:
+def site_root(office: TicketOffice, config: Config, reactor: Any, http: HTTPClient,
+              callback_policy: CallbackPolicy | None = None) -> Resource:
     """``/incoming/0.1/{backend,frontend}/…``, and with ``demo`` the demo app at ``/``."""
     version = Resource()
-    version.putChild(b"backend", BackendAPI(office))
+    version.putChild(b"backend", BackendAPI(office, callback_policy))
     version.putChild(b"frontend", frontend_resource(UploadFactory(office, config, reactor)))
     prefix = Resource()
     prefix.putChild(b"0.1", version)
