@@ -41,7 +41,7 @@ from urllib.parse import unquote, urlsplit
 
 import attrs
 from treq.client import HTTPClient
-from twisted.internet.defer import Deferred, inlineCallbacks, succeed
+from twisted.internet.defer import Deferred, fail, inlineCallbacks, succeed
 from twisted.internet.endpoints import TCP4ClientEndpoint, TCP6ClientEndpoint, wrapClientTLS
 from twisted.internet.interfaces import (
     IHostResolution,
@@ -337,12 +337,25 @@ class _CheckedEndpointFactory:
 
     def endpointForURI(self, uri: URI) -> IStreamClientEndpoint:
         """Check the URL again (the policy may have changed since the ticket was made)."""
-        permit = self._policy.check_url(uri.toBytes().decode("ascii"))
+        try:
+            permit = self._policy.check_url(uri.toBytes().decode("ascii"))
+        except (CallbackRefused, UnicodeDecodeError) as e:
+            # Agent lets only SchemeNotSupported fail the request: fail the connection instead.
+            return _RefusedEndpoint(CallbackRefused(str(e)))
         host = uri.host.decode("ascii")
         creator = None
         if uri.scheme == b"https":
             creator = self._tls.creatorForNetloc(uri.host, uri.port)
         return _CheckedEndpoint(self._reactor, self._resolver, permit, host, uri.port, creator)
+
+
+@implementer(IStreamClientEndpoint)
+@attrs.define
+class _RefusedEndpoint:
+    _error: CallbackRefused
+
+    def connect(self, factory: IProtocolFactory) -> Deferred[Any]:
+        return fail(self._error)
 
 
 @implementer(IStreamClientEndpoint)
