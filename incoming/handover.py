@@ -28,7 +28,7 @@ from twisted.internet.protocol import Protocol as StreamProtocol
 from twisted.internet.task import deferLater
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from twisted.web.client import ResponseDone
+from twisted.web.client import ResponseDone, ResponseNeverReceived
 from twisted.web.http import PotentialDataLoss
 from twisted.web.iweb import UNKNOWN_LENGTH
 
@@ -135,10 +135,13 @@ class Handover:
                 self._policy.attempt_timeout)
             started = self._clock.seconds()
             try:
-                answer = yield self._attempt(ticket).addTimeout(timeout, self._clock)
+                answer = yield self._attempt(ticket).addTimeout(
+                    timeout, self._clock, onTimeoutCancel=_timed_out)
             except CancelledError:
                 raise
             except Exception as e:
+                if _cancelled(e):
+                    raise CancelledError() from None  # the delivery was cancelled: a shutdown
                 last_problem = _describe(e)
                 self._observe(ticket, attempt, _result_of(e), last_problem, started)
                 self.log.info("callback for ticket {id}… failed (attempt {n}): {problem}",
@@ -225,6 +228,18 @@ class _LimitedReader(StreamProtocol):
             self.done.callback(b"".join(self._parts))
         else:
             self.done.errback(reason)
+
+
+def _timed_out(result: Any, timeout: float) -> Any:
+    """The attempt was cancelled by its timeout: say so, whatever treq made of the cancel."""
+    raise TimeoutError(f"no answer within {timeout:g} s")
+
+
+def _cancelled(error: Exception) -> bool:
+    """Whether treq failed the request because it was cancelled (not by the timeout)."""
+    reasons = getattr(error, "reasons", None)
+    return isinstance(error, ResponseNeverReceived) and bool(reasons) and all(
+        r.check(CancelledError) for r in reasons)
 
 
 def _result_of(error: Exception) -> str:
