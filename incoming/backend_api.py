@@ -22,6 +22,7 @@ from twisted.python.failure import Failure
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
+from incoming.callback_policy import CallbackPolicy, CallbackRefused
 from incoming.config import parse_bool
 from incoming.errors import ErrorCode, IncomingError
 from incoming.office import TicketOffice
@@ -36,10 +37,12 @@ DEST_TYPES = ("file",)
 class BackendAPI(Folder):
     """The ``backend/`` folder: one child per call."""
 
-    def __init__(self, office: TicketOffice) -> None:
+    def __init__(self, office: TicketOffice,
+                 callback_policy: CallbackPolicy | None = None) -> None:
         super().__init__()
+        policy = callback_policy or CallbackPolicy()
         calls: dict[str, tuple[tuple[bytes, ...], Callable[[Request], Deferred[Any]]]] = {
-            "new_upload": ((b"POST",), lambda r: _new_upload(office, r)),
+            "new_upload": ((b"POST",), lambda r: _new_upload(office, policy, r)),
             "cancel_upload": ((b"POST",), lambda r: _with_ticket(office.cancel_by_backend, r)),
             "finish_upload": ((b"POST",), lambda r: _with_ticket(office.finish_upload, r)),
             "upload_status": ((b"GET", b"POST"), lambda r: _with_ticket(office.status, r)),
@@ -77,11 +80,16 @@ class _Call(Resource):
         return error_body(request, 500, ErrorCode.STORAGE_FAILED, "internal server error")
 
 
-def _new_upload(office: TicketOffice, request: Request) -> Deferred[bytes]:
+def _new_upload(office: TicketOffice, policy: CallbackPolicy,
+                request: Request) -> Deferred[bytes]:
     url = _param(request, "signalFinishURL")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > MAX_URL:
         raise _bad(f"signalFinishURL must be an http or https URL of at most {MAX_URL} characters")
+    try:
+        policy.check_url(url)
+    except CallbackRefused as e:
+        raise _bad(f"signalFinishURL is not allowed: {e}") from None
     dest_type = _param(request, "destType", "file")
     if dest_type not in DEST_TYPES:
         raise _bad(f"destType {dest_type!r} is not supported (supported: {', '.join(DEST_TYPES)})")

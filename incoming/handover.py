@@ -7,24 +7,38 @@ and ``backendSecret``. For a finished upload the backend answers ``done`` or
 error, a timeout, another status, another body — is retried with a doubling
 delay until the deadline; only then does the handover fail. The caller never
 deletes the file while :meth:`Handover.deliver` may still succeed.
+
+Each attempt is signed afresh (:mod:`incoming.webhooks`), follows no
+redirect (a 3xx is a refusal: the URL was checked, where it points was not)
+and reads at most :data:`MAX_ANSWER` bytes of the answer (a backend, or what
+pretends to be one, cannot make the server buffer without end). An optional
+:class:`HandoverObserver` hears of every attempt, for metrics and logs.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import attrs
-import treq
 from twisted.internet.defer import CancelledError, Deferred, TimeoutError, inlineCallbacks
 from twisted.internet.interfaces import IReactorTime
+from twisted.internet.protocol import Protocol as StreamProtocol
 from twisted.internet.task import deferLater
 from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.web.client import ResponseDone, ResponseNeverReceived
+from twisted.web.http import PotentialDataLoss
+from twisted.web.iweb import UNKNOWN_LENGTH
 
+from incoming import webhooks
 from incoming.errors import ErrorCode, IncomingError
 from incoming.tickets import Ticket
 
 ANSWERS = ("done", "wait")
+MAX_ANSWER = 64 * 1024
+"""Bytes of a callback's answer read at most; a longer answer is a refusal."""
 
 
 class HTTPClient(Protocol):
@@ -50,6 +64,21 @@ class BackendRefused(Exception):
     """One attempt got an answer that is not an acceptance."""
 
 
+class HandoverObserver(Protocol):
+    """Hears of every callback attempt (metrics, logs); must not raise, must not block."""
+
+    def attempted(self, ticket: Ticket, attempt: int, result: str, detail: str,
+                  seconds: float) -> None:
+        """Attempt number ``attempt`` (1-based) of a delivery ended after ``seconds``.
+
+        ``result`` is ``accepted`` (``detail``: done, wait or ok), ``refused``
+        (an answer that is not an acceptance: a status, a body, too long),
+        ``error`` (no answer: connection, DNS, TLS, callback_allow) or
+        ``timeout`` (no answer within the attempt timeout). An attempt cut
+        short by the server's shutdown is not reported.
+        """
+
+
 def callback_form(ticket: Ticket) -> list[tuple[str, str]]:
     cancelled = ticket.cancelled_by != ""
     return [
@@ -65,14 +94,23 @@ def callback_form(ticket: Ticket) -> list[tuple[str, str]]:
 
 
 class Handover:
+    """Delivers callbacks: signs, posts, reads the answer, retries until the deadline.
+
+    ``signing_keys``: raw key bytes (see :func:`incoming.webhooks.signing_keys`);
+    none means callbacks carry ``webhook-id`` and ``webhook-timestamp`` unsigned.
+    """
+
     log = Logger()
 
     def __init__(self, http: HTTPClient, clock: IReactorTime, policy: RetryPolicy,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, observer: HandoverObserver | None = None,
+                 signing_keys: Sequence[bytes] = ()) -> None:
         self._http = http
         self._clock = clock
         self._policy = policy
         self._rng = rng or random.Random()
+        self._observer = observer
+        self._keys = tuple(signing_keys)
 
     def deliver(self, ticket: Ticket, since: float) -> Deferred[str]:
         """Call the backend until it accepts; fires with ``done``/``wait`` (``ok`` for a cancel).
@@ -95,15 +133,21 @@ class Handover:
             attempt += 1
             timeout = min(self._policy.attempt_timeout, left) if left > 0 else (
                 self._policy.attempt_timeout)
+            started = self._clock.seconds()
             try:
-                answer = yield self._attempt(ticket).addTimeout(timeout, self._clock)
+                answer = yield self._attempt(ticket).addTimeout(
+                    timeout, self._clock, onTimeoutCancel=_timed_out)
             except CancelledError:
                 raise
             except Exception as e:
+                if _cancelled(e):
+                    raise CancelledError() from None  # the delivery was cancelled: a shutdown
                 last_problem = _describe(e)
-                self.log.info("callback for ticket {id} failed (attempt {n}): {problem}",
-                              id=ticket.id, n=attempt, problem=last_problem)
+                self._observe(ticket, attempt, _result_of(e), last_problem, started)
+                self.log.info("callback for ticket {id}… failed (attempt {n}): {problem}",
+                              id=ticket.id[:8], n=attempt, problem=last_problem)
             else:
+                self._observe(ticket, attempt, "accepted", answer, started)
                 return answer
             pause = min(self._policy.delay(attempt, self._rng), deadline - self._clock.seconds())
             if pause > 0:
@@ -111,18 +155,99 @@ class Handover:
         raise IncomingError(ErrorCode.HANDOVER_FAILED,
                             f"the backend did not accept the upload in time: {last_problem}")
 
+    def _observe(self, ticket: Ticket, attempt: int, result: str, detail: str,
+                 started: float) -> None:
+        if self._observer is None:
+            return
+        try:
+            self._observer.attempted(ticket, attempt, result, detail,
+                                     self._clock.seconds() - started)
+        except Exception:
+            self.log.failure("the handover observer failed")
+
     @inlineCallbacks
     def _attempt(self, ticket: Ticket) -> Any:
-        response = yield self._http.post(ticket.signal_finish_url, data=callback_form(ticket))
-        body = yield treq.text_content(response, encoding="utf-8")
+        body = webhooks.encode_form(callback_form(ticket))
+        headers = webhooks.webhook_headers(self._keys, webhooks.message_id(ticket),
+                                           int(self._clock.seconds()), body)
+        response = yield self._http.post(ticket.signal_finish_url, data=body, headers=headers,
+                                         allow_redirects=False)
+        raw = yield read_at_most(response, MAX_ANSWER)
+        body_text = raw.decode("utf-8", errors="replace")
         if not 200 <= response.code < 300:
             raise BackendRefused(f"HTTP {response.code}")
         if ticket.cancelled_by:
             return "ok"
-        answer = body.strip().lower()
+        answer = body_text.strip().lower()
         if answer not in ANSWERS:
-            raise BackendRefused(f"answer {body[:60]!r} is neither 'done' nor 'wait'")
+            raise BackendRefused(f"answer {body_text[:60]!r} is neither 'done' nor 'wait'")
         return answer
+
+
+def read_at_most(response: Any, limit: int) -> Deferred[bytes]:
+    """The body of ``response``; :class:`BackendRefused` as soon as it passes ``limit`` bytes.
+
+    Past the limit it stops reading (the connection is dropped), so a huge or
+    endless answer costs no more than ``limit`` bytes of memory.
+    """
+    reader = _LimitedReader(limit, getattr(response, "length", UNKNOWN_LENGTH))
+    response.deliverBody(reader)
+    return reader.done
+
+
+class _LimitedReader(StreamProtocol):
+    def __init__(self, limit: int, length: Any) -> None:
+        self.done: Deferred[bytes] = Deferred()
+        self._limit = limit
+        self._length = length
+        self._parts: list[bytes] = []
+        self._size = 0
+
+    def connectionMade(self) -> None:
+        if isinstance(self._length, int) and self._length > self._limit:
+            self._too_long()
+
+    def dataReceived(self, data: bytes) -> None:
+        if self.done.called:
+            return
+        self._size += len(data)
+        if self._size > self._limit:
+            self._too_long()
+            return
+        self._parts.append(data)
+
+    def _too_long(self) -> None:
+        self._parts.clear()
+        self.done.errback(BackendRefused(f"answer longer than {self._limit // 1024} KiB"))
+        self.transport.stopProducing()
+
+    def connectionLost(self, reason: Failure = ResponseDone) -> None:  # type: ignore[assignment]
+        if self.done.called:
+            return
+        if reason.check(ResponseDone, PotentialDataLoss):
+            self.done.callback(b"".join(self._parts))
+        else:
+            self.done.errback(reason)
+
+
+def _timed_out(result: Any, timeout: float) -> Any:
+    """The attempt was cancelled by its timeout: say so, whatever treq made of the cancel."""
+    raise TimeoutError(f"no answer within {timeout:g} s")
+
+
+def _cancelled(error: Exception) -> bool:
+    """Whether treq failed the request because it was cancelled (not by the timeout)."""
+    reasons = getattr(error, "reasons", None)
+    return isinstance(error, ResponseNeverReceived) and bool(reasons) and all(
+        r.check(CancelledError) for r in reasons)
+
+
+def _result_of(error: Exception) -> str:
+    if isinstance(error, BackendRefused):
+        return "refused"
+    if isinstance(error, TimeoutError):
+        return "timeout"
+    return "error"
 
 
 def _describe(error: Exception) -> str:

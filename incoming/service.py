@@ -9,7 +9,6 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import grp
-import inspect
 import os
 import sqlite3
 import sys
@@ -19,28 +18,25 @@ from typing import Any
 import attrs
 from twisted.application.internet import TimerService
 from twisted.application.service import MultiService, Service
-from twisted.internet.defer import CancelledError, Deferred
 from twisted.internet.endpoints import serverFromString
 from twisted.logger import ILogObserver, Logger, jsonFileLogObserver
 from twisted.python.threadpool import ThreadPool
-from twisted.web.client import Agent, HTTPConnectionPool
 from twisted.web.resource import Resource
 from twisted.web.server import Request
-from treq.client import HTTPClient
 
 from incoming.backend_api import BackendAPI
 from incoming.config import Config, ConfigError, api_keys
 from incoming.demo import DemoApp, own_base_url
 from incoming.errors import ErrorCode
 from incoming.frontend import frontend_resource
-from incoming.handover import BackendRefused, Handover, RetryPolicy
-from incoming.lifecycle import Lifecycle
+from incoming.callback_policy import CallbackPolicy, make_callback_client
+from incoming.handover import Handover, RetryPolicy
 from incoming.observability import observability
 from incoming.office import TicketOffice
 from incoming.registry.sqlite import SQLiteRegistry
 from incoming.storage.filesystem import FileSystemStorage
-from incoming.tickets import Ticket
 from incoming.upload_protocol import UploadFactory
+from incoming.webhooks import signing_keys
 from incoming.web import ErrorPage, Folder, IncomingSite, KeyGuard
 
 JANITOR_INTERVAL = 600.0
@@ -134,6 +130,8 @@ class Plan:
 
     config: Config
     api_keys: tuple[str, ...]
+    signing_keys: tuple[bytes, ...]
+    callback_policy: CallbackPolicy
     file_gid: int | None
     public: tuple[tuple[str, Any], ...]
     """(description, endpoint) of each ``listen`` endpoint."""
@@ -146,6 +144,8 @@ def plan(config: Config, reactor: Any) -> Plan:
     return Plan(
         config=config,
         api_keys=api_keys(config),
+        signing_keys=signing_keys(config),
+        callback_policy=CallbackPolicy.parse(config.callback_allow),
         file_gid=_group_id(config.file_group),
         public=tuple(_endpoint("listen", d, reactor) for d in config.listen),
         backend=tuple(_endpoint("backend_listen", d, reactor) for d in config.backend_listen),
@@ -199,14 +199,12 @@ def make_service(config: Config, reactor: Any, log_to: Any = None) -> MultiServi
     pool = ThreadPool(minthreads=1, maxthreads=config.storage_threads, name="incoming-storage")
     storage = FileSystemStorage(config.storage_dir, reactor, pool, config.write_buffer_size,
                                 file_mode=config.file_mode, file_gid=checked.file_gid)
-    # A fresh connection per callback: callbacks are rare, and a pooled connection that
-    # the backend closed meanwhile fails the POST (which is not retried at once).
-    http = HTTPClient(Agent(reactor, pool=HTTPConnectionPool(reactor, persistent=False)))
     policy = RetryPolicy(attempt_timeout=config.handover_attempt_timeout,
                          total_timeout=config.handover_timeout,
                          max_delay=config.handover_max_delay)
     watch = observability(registry, storage.root, reactor, lambda: office.connections())
-    handover = observed_handover(http, reactor, policy, watch.lifecycle)
+    handover = Handover(make_callback_client(reactor, checked.callback_policy), reactor, policy,
+                        observer=watch.lifecycle, signing_keys=checked.signing_keys)
     office = TicketOffice(config, registry, storage, handover, reactor, watch.lifecycle)
 
     top = IncomingService(config, log_to)
@@ -218,11 +216,12 @@ def make_service(config: Config, reactor: Any, log_to: Any = None) -> MultiServi
 
     backend_ports: list[ListeningService] = []
     parts = Parts(
-        backend_api=KeyGuard(BackendAPI(office), checked.api_keys),
+        backend_api=KeyGuard(BackendAPI(office, checked.callback_policy), checked.api_keys),
         metrics=KeyGuard(watch.metrics_resource, checked.api_keys),
         health=watch.health_resource,
         frontend=frontend_resource(UploadFactory(office, config, reactor)),
-        demo=DemoApp(HTTPClient(Agent(reactor)), _backend_url(backend_ports),
+        demo=DemoApp(make_callback_client(reactor, CallbackPolicy.parse(())),
+                     _backend_url(backend_ports),
                      checked.api_keys[0] if checked.api_keys else "") if config.demo else None,
     )
     public_root, backend_root = site_roots(parts, separate_backend=bool(checked.backend))
@@ -256,7 +255,7 @@ def _backend_url(backend_ports: list[ListeningService]) -> Callable[[Request], s
 
 
 def _warn_about_open_doors(checked: Plan) -> None:
-    if not checked.config.callback_allow:
+    if checked.callback_policy.is_open:
         log.warn("callback_allow is not set: new_upload accepts any http(s) callback URL, so "
                  "whoever may call the backend API can make this server POST into your network "
                  "(docs/security.rst)")
@@ -307,55 +306,6 @@ def _api_tree() -> tuple[Folder, Resource]:
     root = Resource()
     root.putChild(b"incoming", prefix)
     return version, root
-
-
-def observed_handover(http: HTTPClient, reactor: Any, policy: RetryPolicy,
-                      observer: Lifecycle) -> Handover:
-    """A Handover that reports each callback attempt to ``observer``.
-
-    Interim: ``Handover(..., observer=)`` is being added on another branch; until
-    it is there, :class:`_AttemptReporting` reports attempts from outside.
-    """
-    if "observer" in inspect.signature(Handover).parameters:
-        return Handover(http, reactor, policy, observer=observer)  # type: ignore[call-arg]
-    return _AttemptReporting(http, reactor, policy, observer)
-
-
-class _AttemptReporting(Handover):
-    """Interim (see :func:`observed_handover`): times each ``_attempt`` and reports it."""
-
-    def __init__(self, http: HTTPClient, clock: Any, policy: RetryPolicy,
-                 observer: Lifecycle) -> None:
-        super().__init__(http, clock, policy)
-        self._observer = observer
-        self._attempts: dict[str, int] = {}
-
-    def deliver(self, ticket: Ticket, since: float) -> Deferred[str]:
-        self._attempts[ticket.id] = 0
-        delivered = super().deliver(ticket, since)
-        delivered.addBoth(self._done, ticket.id)
-        return delivered
-
-    def _done(self, result: Any, ticket_id: str) -> Any:
-        self._attempts.pop(ticket_id, None)
-        return result
-
-    def _attempt(self, ticket: Ticket) -> Any:
-        number = self._attempts[ticket.id] = self._attempts.get(ticket.id, 0) + 1
-        started = self._clock.seconds()
-
-        def report(result: Any) -> Any:
-            seconds = self._clock.seconds() - started
-            if not hasattr(result, "check"):
-                self._observer.attempted(ticket, number, "accepted", "", seconds)
-            elif result.check(CancelledError):
-                self._observer.attempted(ticket, number, "timeout", "no answer", seconds)
-            else:
-                kind = "refused" if result.check(BackendRefused) else "error"
-                self._observer.attempted(ticket, number, kind, str(result.value), seconds)
-            return result
-
-        return super()._attempt(ticket).addBoth(report)
 
 
 def tune_allocator() -> None:

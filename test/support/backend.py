@@ -44,6 +44,8 @@ class Answer:
     """Close the connection without any answer."""
     gate: threading.Event | None = None
     """Answer only once this event is set (see :meth:`FakeBackend.hold`)."""
+    headers: tuple[tuple[str, str], ...] = ()
+    """More response headers (a ``Location`` for a redirect)."""
 
     def __str__(self) -> str:
         if self.drop:
@@ -96,6 +98,10 @@ class Callback:
     content_type: str
     received_at: float
     """``time.monotonic()`` when it arrived."""
+    headers: dict[str, str] = field(default_factory=dict)
+    """Request headers, names lower-cased."""
+    raw_body: bytes = b""
+    """The request body exactly as received (what a signature covers)."""
     file_existed: bool = False
     """Whether ``form["filename"]`` named an existing file when the callback arrived."""
     file_sha256: str = ""
@@ -266,7 +272,8 @@ class _Handler(BaseHTTPRequestHandler):
         form = {name: values[-1] for name, values in raw_form.items()}
         callback = Callback(path=urllib.parse.urlsplit(self.path).path, method=self.command,
                             form=form, raw_form=raw_form, content_type=content_type,
-                            received_at=time.monotonic())
+                            received_at=time.monotonic(), raw_body=raw,
+                            headers={k.lower(): v for k, v in self.headers.items()})
         filename = form.get("filename", "")
         if filename and os.path.isfile(filename):
             callback.file_existed = True
@@ -291,6 +298,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_response(answer.status)
             self.send_header("Content-Type", "text/plain; charset=utf-8")
             self.send_header("Content-Length", str(len(data)))
+            for name, value in answer.headers:
+                self.send_header(name, value)
             self.send_header("Connection", "close")
             self.end_headers()
             self.wfile.write(data)

@@ -7,12 +7,22 @@ from urllib.parse import parse_qs
 
 import pytest
 from treq.testing import StubTreq
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import CancelledError, Deferred
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
 
+from twisted.logger import capturedLogs, formatEvent
+
+from incoming import webhooks
 from incoming.errors import ErrorCode, IncomingError
-from incoming.handover import Handover, RetryPolicy, callback_form
+from incoming.handover import (
+    MAX_ANSWER,
+    BackendRefused,
+    Handover,
+    RetryPolicy,
+    _LimitedReader,
+    callback_form,
+)
 from incoming.tickets import State, Ticket
 from test.support.doubles import clock_at
 
@@ -195,3 +205,195 @@ def test_cancelling_stops_the_retries():
     delivery.cancel()
     run(clock, stub, 60)
     assert len(backend.forms) == 1
+
+
+# -- signed, bounded, observed callbacks -------------------------------------------------------
+
+KEYS = (b"a" * 32, b"b" * 24)
+
+
+class Recorder(Resource):
+    """Records path, headers and raw body of each callback; answers from a script of
+    (status, body, headers) triples, then done."""
+
+    isLeaf = True
+
+    def __init__(self, script=()):
+        super().__init__()
+        self.script = list(script)
+        self.requests = []
+
+    def render_POST(self, request):
+        request.content.seek(0)
+        self.requests.append((request.path.decode(), dict(request.requestHeaders.getAllRawHeaders()),
+                              request.content.read()))
+        status, body, headers = self.script.pop(0) if self.script else (200, b"done", {})
+        request.setResponseCode(status)
+        for name, value in headers.items():
+            request.setHeader(name, value)
+        return body
+
+
+class Observer:
+    def __init__(self, fail=False):
+        self.seen = []
+        self.fail = fail
+
+    def attempted(self, ticket, attempt, result, detail, seconds):
+        self.seen.append((ticket.id, attempt, result, detail, seconds))
+        if self.fail:
+            raise RuntimeError("observer broke")
+
+
+def signed(script=(), observer=None, keys=KEYS, policy=POLICY):
+    backend = Recorder(script)
+    clock = clock_at()
+    stub = StubTreq(backend)
+    handover = Handover(stub, clock, policy, random.Random(1), observer=observer,
+                        signing_keys=keys)
+    return handover, backend, clock, stub
+
+
+def header(headers, name):
+    [value] = headers[name.encode()] if isinstance(next(iter(headers)), bytes) else headers[name]
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def test_each_attempt_is_signed_over_the_exact_body_with_every_key():
+    """The body sent is the urlencoded form; webhook-signature has one v1 HMAC per key over it."""
+    handover, backend, clock, stub = signed()
+    result_of(handover.deliver(stored_ticket(), since=clock.seconds()))
+    stub.flush()
+    [(_, headers, raw)] = backend.requests
+    assert raw == webhooks.encode_form(callback_form(stored_ticket()))
+    msg_id, stamp = header(headers, "Webhook-Id"), header(headers, "Webhook-Timestamp")
+    assert stamp == str(int(clock.seconds()))
+    assert header(headers, "Webhook-Signature").split(" ") == [
+        webhooks.signature(key, msg_id, int(stamp), raw) for key in KEYS]
+    assert header(headers, "Content-Type") == "application/x-www-form-urlencoded"
+
+
+def test_retries_keep_the_id_and_sign_with_a_new_timestamp():
+    """webhook-id is the same on every attempt; webhook-timestamp follows the clock."""
+    handover, backend, clock, stub = signed([(500, b"", {})] * 2)
+    got = result_of(handover.deliver(stored_ticket(), since=clock.seconds()))
+    run(clock, stub, 5)
+    assert got == ["done"] and len(backend.requests) == 3
+    ids = {header(h, "Webhook-Id") for _, h, _ in backend.requests}
+    stamps = [int(header(h, "Webhook-Timestamp")) for _, h, _ in backend.requests]
+    assert len(ids) == 1 and stamps == sorted(stamps) and stamps[0] < stamps[-1]
+
+
+def test_without_keys_there_is_no_signature_header():
+    """No signing key: the id and timestamp headers go out, the signature header does not."""
+    handover, backend, clock, stub = signed(keys=())
+    result_of(handover.deliver(stored_ticket(), since=clock.seconds()))
+    stub.flush()
+    [(_, headers, _)] = backend.requests
+    assert b"Webhook-Signature" not in headers and b"Webhook-Id" in headers
+
+
+def test_a_redirect_is_not_followed_and_counts_as_a_refusal():
+    """A 3xx answer is retried like any refusal; its Location is never requested."""
+    moved = (307, b"", {b"Location": b"http://backend.test/elsewhere"})
+    handover, backend, clock, stub = signed([moved, (302, b"done", {b"Location": b"/x"})])
+    got = result_of(handover.deliver(stored_ticket(), since=clock.seconds()))
+    run(clock, stub, 5)
+    assert got == ["done"]
+    assert [path for path, _, _ in backend.requests] == ["/cb"] * 3
+
+
+@pytest.mark.parametrize("size, accepted", [(MAX_ANSWER, True), (MAX_ANSWER + 1, False)])
+def test_an_answer_longer_than_64_kib_is_a_refusal(size, accepted):
+    """done padded to 64 KiB is taken; one byte more is refused unread, and retried."""
+    answer = b"done" + b" " * (size - 4)
+    observer = Observer()
+    handover, backend, clock, stub = signed([(200, answer, {})], observer=observer)
+    got = result_of(handover.deliver(stored_ticket(), since=clock.seconds()))
+    stub.flush()
+    if accepted:
+        assert got == ["done"]
+    else:
+        assert got == [] and observer.seen[0][2:4] == ("refused", "answer longer than 64 KiB")
+
+
+class FakeBodyTransport:
+    stopped = False
+
+    def stopProducing(self):
+        self.stopped = True
+
+
+def test_reading_stops_at_the_limit_without_a_declared_length():
+    """A chunked answer is read up to the limit; past it reading stops and nothing is kept."""
+    from twisted.web.iweb import UNKNOWN_LENGTH
+
+    reader = _LimitedReader(10, UNKNOWN_LENGTH)
+    transport = FakeBodyTransport()
+    reader.makeConnection(transport)
+    reader.dataReceived(b"done      ")
+    assert not reader.done.called and not transport.stopped
+    reader.dataReceived(b"x")
+    assert transport.stopped and reader._parts == []
+    reader.dataReceived(b"more")
+    failure = result_of(reader.done)[0]
+    assert failure.check(BackendRefused)
+
+
+def test_the_observer_hears_every_attempt():
+    """Refused, timed-out and accepted attempts are each reported with their number and time."""
+    observer = Observer()
+    handover, backend, clock, stub = make([(500, "x"), None, (200, "wait")])
+    handover._observer = observer
+    got = result_of(handover.deliver(stored_ticket(), since=clock.seconds()))
+    run(clock, stub, 20)
+    assert got == ["wait"]
+    assert [(n, result) for _, n, result, _, _ in observer.seen] == [
+        (1, "refused"), (2, "timeout"), (3, "accepted")]
+    assert observer.seen[0][3] == "HTTP 500" and observer.seen[2][3] == "wait"
+    assert observer.seen[1][4] == pytest.approx(POLICY.attempt_timeout, abs=0.6)
+
+
+def test_a_connection_error_is_reported_as_error_and_a_failing_observer_is_harmless():
+    """An attempt with no answer at all is an error; an observer that raises changes nothing."""
+    observer = Observer(fail=True)
+    http = FailingHTTP()
+    clock = clock_at()
+    handover = Handover(http, clock, POLICY, random.Random(1), observer=observer)
+    got = result_of(handover.deliver(stored_ticket(), since=clock.seconds()))
+    clock.advance(1.5)
+    assert observer.seen[0][2:4] == ("error", "ConnectionRefusedError: Connection was refused "
+                                              "by other side: nobody home.")
+    assert len(observer.seen) == 2 and got == []
+
+
+class FailingHTTP:
+    def post(self, url, data=None, **kwargs):
+        from twisted.internet.defer import fail
+        from twisted.internet.error import ConnectionRefusedError
+
+        return fail(ConnectionRefusedError("nobody home"))
+
+
+def test_log_lines_show_only_eight_characters_of_the_ticket_id():
+    """A failed attempt is logged with the ticket ID's first 8 characters, never the secret."""
+    ticket = stored_ticket(id="ABCDEFGH" + "z" * 24, backend_secret="hush")
+    handover, backend, clock, stub = signed([(500, b"", {})])
+    with capturedLogs() as events:
+        result_of(handover.deliver(ticket, since=clock.seconds()))
+        stub.flush()
+    text = " ".join(formatEvent(e) for e in events)
+    assert "ABCDEFGH" in text and ticket.id not in text and "hush" not in text
+
+
+def test_a_shutdown_during_an_attempt_is_not_reported_as_an_attempt():
+    """Cancelling the delivery while the backend has not answered stops it without a report."""
+    observer = Observer()
+    handover, backend, clock, stub = make([None])
+    handover._observer = observer
+    delivery = handover.deliver(stored_ticket(), since=clock.seconds())
+    got = result_of(delivery)
+    stub.flush()
+    delivery.cancel()
+    run(clock, stub, 30)
+    assert observer.seen == [] and len(backend.forms) == 1 and got[0].check(CancelledError)
