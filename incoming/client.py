@@ -162,7 +162,9 @@ def verify_callback(headers: Mapping[str, str] | Iterable[tuple[str, str]], body
 
 
 def _pairs(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> Iterable[tuple[str, str]]:
-    return headers.items() if isinstance(headers, Mapping) else headers
+    # http.server's and email's header objects are no Mapping, but have items()
+    items = getattr(headers, "items", None)
+    return items() if callable(items) else headers
 
 
 def _check_timestamp(stamp: str, tolerance: int, now: float) -> None:
