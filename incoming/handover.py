@@ -34,6 +34,7 @@ from twisted.web.iweb import UNKNOWN_LENGTH
 
 from incoming import webhooks
 from incoming.errors import ErrorCode, IncomingError
+from incoming.lifecycle import short_id
 from incoming.tickets import Ticket
 
 ANSWERS = ("done", "wait")
@@ -145,7 +146,7 @@ class Handover:
                 last_problem = _describe(e)
                 self._observe(ticket, attempt, _result_of(e), last_problem, started)
                 self.log.info("callback for ticket {id}… failed (attempt {n}): {problem}",
-                              id=ticket.id[:8], n=attempt, problem=last_problem)
+                              id=short_id(ticket.id), n=attempt, problem=last_problem)
             else:
                 self._observe(ticket, attempt, "accepted", answer, started)
                 return answer

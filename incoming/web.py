@@ -31,20 +31,14 @@ from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
 
 from incoming.errors import ErrorCode, IncomingError
+from incoming.lifecycle import short_id
 
 MAX_BODY = 64 * 1024
 """Largest request body the server buffers (backend API calls are a few hundred bytes)."""
-SHORT_ID = 8
-"""Characters of a ticket ID that logs show: enough to match records, too few to upload."""
 SECRET_PARAMETERS = frozenset({b"backendsecret"})
 TICKET_PARAMETERS = frozenset({b"id", b"ticket"})
 
 log = Logger()
-
-
-def short_id(ticket_id: str) -> str:
-    """The part of a ticket ID that may appear in a log line."""
-    return ticket_id[:SHORT_ID]
 
 
 # -- error answers ------------------------------------------------------------------------------
