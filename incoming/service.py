@@ -28,6 +28,7 @@ from incoming.backend_api import BackendAPI
 from incoming.demo import DemoApp
 from incoming.frontend import frontend_resource
 from incoming.handover import Handover, RetryPolicy
+from incoming.limits import ConnectionLimits, limit_total_connections, raise_open_file_limit
 from incoming.office import TicketOffice
 from incoming.registry.sqlite import SQLiteRegistry
 from incoming.storage.filesystem import FileSystemStorage
@@ -105,6 +106,7 @@ def _cannot_listen(description: str, error: BaseException) -> str:
 
 def make_service(config: Config, reactor: Any) -> MultiService:
     tune_allocator()
+    raise_open_file_limit()
     try:
         os.makedirs(config.storage_dir, exist_ok=True)
         registry = SQLiteRegistry(os.path.join(config.storage_dir, "tickets.sqlite3"))
@@ -125,7 +127,10 @@ def make_service(config: Config, reactor: Any) -> MultiService:
     janitor = TimerService(JANITOR_INTERVAL, office.expire_abandoned)
     janitor.clock = reactor
     janitor.setServiceParent(top)
-    site = Site(site_root(office, config, reactor, http))
+    limits = ConnectionLimits(reactor, config.max_connections_per_address,
+                              config.connection_rate_per_address)
+    site = Site(site_root(office, config, reactor, http, limits))
+    public = limit_total_connections(site, config.max_connections, reactor)
     for description in config.listen:
         try:
             endpoint = serverFromString(reactor, description)
@@ -134,15 +139,16 @@ def make_service(config: Config, reactor: Any) -> MultiService:
             # every one is the operator's to fix, and says so in one line.
             problem = " ".join(str(e).split())  # one line, whatever the exception wrote
             raise ConfigError("listen", f"cannot use {description!r}: {problem}") from None
-        ListeningService(description, endpoint, site, reactor).setServiceParent(top)
+        ListeningService(description, endpoint, public, reactor).setServiceParent(top)
     return top
 
 
-def site_root(office: TicketOffice, config: Config, reactor: Any, http: HTTPClient) -> Resource:
+def site_root(office: TicketOffice, config: Config, reactor: Any, http: HTTPClient,
+              limits: ConnectionLimits | None = None) -> Resource:
     """``/incoming/0.1/{backend,frontend}/…``, and with ``demo`` the demo app at ``/``."""
     version = Resource()
     version.putChild(b"backend", BackendAPI(office))
-    version.putChild(b"frontend", frontend_resource(UploadFactory(office, config, reactor)))
+    version.putChild(b"frontend", frontend_resource(UploadFactory(office, config, reactor, limits)))
     prefix = Resource()
     prefix.putChild(b"0.1", version)
     root = Resource()
