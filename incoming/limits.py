@@ -315,6 +315,23 @@ def unwrapped(transport: Any) -> Any:
     return transport.transport if isinstance(transport, CountedConnection) else transport
 
 
+# -- the listen queue -----------------------------------------------------------------------------
+
+LISTEN_BACKLOG = 1024
+"""Connections the kernel queues before the server accepts them (Twisted's default is 50;
+past it new connections wait a second or more for a retransmitted SYN)."""
+_QUEUEING_ENDPOINTS = ("tcp:", "tcp6:", "ssl:", "unix:")
+
+
+def with_backlog(description: str, backlog: int = LISTEN_BACKLOG) -> str:
+    """A listening endpoint description with a listen queue of ``backlog``, unless it sets
+    one: a page that starts a hundred uploads at once, or a thousand browsers after a
+    restart, should not find the queue full."""
+    if not description.lower().startswith(_QUEUEING_ENDPOINTS) or "backlog=" in description:
+        return description
+    return f"{description}:backlog={backlog}"
+
+
 # -- file descriptors ------------------------------------------------------------------------------
 
 def raise_open_file_limit() -> int:

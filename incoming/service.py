@@ -28,7 +28,8 @@ from incoming.backend_api import BackendAPI
 from incoming.demo import DemoApp
 from incoming.frontend import frontend_resource
 from incoming.handover import Handover, RetryPolicy
-from incoming.limits import ConnectionLimits, limit_total_connections, raise_open_file_limit
+from incoming.limits import (ConnectionLimits, limit_total_connections, raise_open_file_limit,
+                             with_backlog)
 from incoming.office import TicketOffice
 from incoming.registry.sqlite import SQLiteRegistry
 from incoming.storage.filesystem import FileSystemStorage
@@ -133,7 +134,7 @@ def make_service(config: Config, reactor: Any) -> MultiService:
     public = limit_total_connections(site, config.max_connections, reactor)
     for description in config.listen:
         try:
-            endpoint = serverFromString(reactor, description)
+            endpoint = serverFromString(reactor, with_backlog(description))
         except Exception as e:  # noqa: BLE001 — bad syntax, or for ssl: an unreadable or
             # invalid key or certificate (OSError, OpenSSL's Error, AttributeError, ...):
             # every one is the operator's to fix, and says so in one line.

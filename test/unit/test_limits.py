@@ -254,3 +254,21 @@ def test_the_open_file_limit_is_raised_to_the_hard_limit(logged):
         assert [e["limit"] for e in logged if "limit" in e] == [limit]
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, now), hard))
+
+
+# -- the listen queue -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("description, expected", [
+    ("tcp:4000", "tcp:4000:backlog=1024"),
+    ("tcp:0:interface=127.0.0.1", "tcp:0:interface=127.0.0.1:backlog=1024"),
+    ("ssl:443:privateKey=k.pem:certKey=c.pem", "ssl:443:privateKey=k.pem:certKey=c.pem:"
+                                               "backlog=1024"),
+    ("tcp:4000:backlog=10", "tcp:4000:backlog=10"),
+    ("systemd:domain=INET:index=0", "systemd:domain=INET:index=0"),
+])
+def test_listeners_get_a_listen_queue_for_bursts(description, expected):
+    """TCP, TLS and UNIX listeners queue 1024 connections unless the operator says otherwise
+    (Twisted's 50 made a burst of 1000 wait 15 s for SYN retransmits)."""
+    from incoming.limits import with_backlog
+
+    assert with_backlog(description) == expected
