@@ -14,6 +14,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import tomllib
+from fractions import Fraction
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -35,6 +36,7 @@ _SIZE_UNITS = {
     "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40,
 }
 _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "": 1}
+MAX_DURATION = 100 * 365 * 86400.0
 _NUMBER_WITH_UNIT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
 
 
@@ -46,7 +48,7 @@ def parse_size(value: object) -> int:
     unit = match and match.group(2).lower()
     if not match or unit not in _SIZE_UNITS:
         raise ValueError(f"{value!r} is not a size (examples: 1048576, 512KiB, 64MiB, 2GiB, 10GB)")
-    return int(float(match.group(1)) * _SIZE_UNITS[unit])
+    return int(Fraction(match.group(1)) * _SIZE_UNITS[unit])  # exact, at any size
 
 
 def parse_duration(value: object) -> float:
@@ -57,7 +59,10 @@ def parse_duration(value: object) -> float:
     unit = match and match.group(2).lower()
     if not match or unit not in _DURATION_UNITS:
         raise ValueError(f"{value!r} is not a duration (examples: 500ms, 30s, 5m, 12h, 7d)")
-    return float(match.group(1)) * _DURATION_UNITS[unit]
+    seconds = Fraction(match.group(1)) * Fraction(_DURATION_UNITS[unit])
+    if seconds > MAX_DURATION:
+        raise ValueError(f"{value!r} is longer than a century")
+    return float(seconds)
 
 
 def parse_bool(value: object) -> bool:

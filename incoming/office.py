@@ -431,10 +431,6 @@ class TicketOffice:
                 yield live.partial.idle()
                 yield live.partial.close()
 
-    def connections(self) -> int:
-        """Clients attached to a ticket right now (their hello was welcomed): for a gauge."""
-        return sum(1 for live in self._live.values() if live.listener is not None)
-
     # -- plumbing ---------------------------------------------------------------------------------
 
     @inlineCallbacks

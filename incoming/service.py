@@ -31,6 +31,12 @@ from incoming.errors import ErrorCode
 from incoming.frontend import frontend_resource
 from incoming.callback_policy import CallbackPolicy, make_callback_client
 from incoming.handover import Handover, RetryPolicy
+from incoming.limits import (
+    ConnectionLimits,
+    limit_total_connections,
+    raise_open_file_limit,
+    with_backlog,
+)
 from incoming.observability import observability
 from incoming.office import TicketOffice
 from incoming.registry.sqlite import SQLiteRegistry
@@ -163,7 +169,7 @@ def _group_id(name: str) -> int | None:
 
 def _endpoint(option: str, description: str, reactor: Any) -> tuple[str, Any]:
     try:
-        return description, serverFromString(reactor, description)
+        return description, serverFromString(reactor, with_backlog(description))
     except Exception as e:  # noqa: BLE001 — bad syntax, or for ssl: an unreadable or
         # invalid key or certificate (OSError, OpenSSL's Error, AttributeError, ...):
         # every one is the operator's to fix, and says so in one line.
@@ -191,6 +197,7 @@ class IncomingService(MultiService):
 def make_service(config: Config, reactor: Any, log_to: Any = None) -> MultiService:
     checked = plan(config, reactor)
     tune_allocator()
+    raise_open_file_limit()
     try:
         os.makedirs(config.storage_dir, exist_ok=True)
         registry = SQLiteRegistry(os.path.join(config.storage_dir, "tickets.sqlite3"))
@@ -202,7 +209,9 @@ def make_service(config: Config, reactor: Any, log_to: Any = None) -> MultiServi
     policy = RetryPolicy(attempt_timeout=config.handover_attempt_timeout,
                          total_timeout=config.handover_timeout,
                          max_delay=config.handover_max_delay)
-    watch = observability(registry, storage.root, reactor, lambda: office.connections())
+    limits = ConnectionLimits(reactor, config.max_connections_per_address,
+                              config.connection_rate_per_address)
+    watch = observability(registry, storage.root, reactor, lambda: limits.open_total)
     handover = Handover(make_callback_client(reactor, checked.callback_policy), reactor, policy,
                         observer=watch.lifecycle, signing_keys=checked.signing_keys)
     office = TicketOffice(config, registry, storage, handover, reactor, watch.lifecycle)
@@ -219,21 +228,22 @@ def make_service(config: Config, reactor: Any, log_to: Any = None) -> MultiServi
         backend_api=KeyGuard(BackendAPI(office, checked.callback_policy), checked.api_keys),
         metrics=KeyGuard(watch.metrics_resource, checked.api_keys),
         health=watch.health_resource,
-        frontend=frontend_resource(UploadFactory(office, config, reactor)),
+        frontend=frontend_resource(UploadFactory(office, config, reactor, limits)),
         demo=DemoApp(make_callback_client(reactor, CallbackPolicy.parse(())),
                      _backend_url(backend_ports),
                      checked.api_keys[0] if checked.api_keys else "") if config.demo else None,
     )
     public_root, backend_root = site_roots(parts, separate_backend=bool(checked.backend))
-    _listen(top, checked.public, IncomingSite(public_root, reactor, config.request_timeout,
-                                              config.idle_timeout), reactor)
+    public_site = IncomingSite(public_root, reactor, config.request_timeout, config.idle_timeout)
+    _listen(top, checked.public,
+            limit_total_connections(public_site, config.max_connections, reactor), reactor)
     backend_ports += _listen(top, checked.backend, IncomingSite(
         backend_root, reactor, config.request_timeout, config.idle_timeout), reactor)
     _warn_about_open_doors(checked)
     return top
 
 
-def _listen(top: MultiService, endpoints: tuple[tuple[str, Any], ...], site: IncomingSite,
+def _listen(top: MultiService, endpoints: tuple[tuple[str, Any], ...], site: Any,
             reactor: Any) -> list[ListeningService]:
     services = [ListeningService(description, endpoint, site, reactor)
                 for description, endpoint in endpoints]

@@ -30,6 +30,7 @@ from collections.abc import Callable
 from typing import Any
 
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
+from autobahn.websocket.types import ConnectionDeny, ConnectionRequest
 from twisted.internet import main, tcp
 from twisted.internet.error import ConnectionDone, ConnectionLost
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
@@ -38,6 +39,8 @@ from twisted.python.failure import Failure
 
 from incoming.config import Config
 from incoming.errors import ErrorCode, IncomingError
+from incoming.limits import ConnectionLimits, Refusal, RefusalLog, client_address, printable
+from incoming.limits import CountedConnection, unwrapped
 from incoming.office import MAX_FILENAME, MAX_REASON, TicketOffice, Upload
 from incoming.tickets import State, Ticket
 from incoming.storage.direct import Landing
@@ -178,8 +181,46 @@ class UploadProtocol(WebSocketServerProtocol):
         self._frame_key = b""
         self._last_activity = 0.0
         self._idle_timer: IDelayedCall | None = None
+        self._address: str | None = None
+        """The client address this connection counts against, once admitted."""
+        self._counter: CountedConnection | None = None
+        """What our transport delivers to, if not to us (see makeConnection)."""
 
     # -- connection ----------------------------------------------------------------------------
+
+    def makeConnection(self, transport: Any) -> None:
+        """Talk to the transport under the public listeners' connection counter, as if it
+        were not there: Autobahn reads TLS details only off Twisted's own TLS protocol, and
+        file bytes are read straight from Twisted's TCP transport (see onOpen). What
+        arrives still passes through the counter, and so does the end of the connection,
+        which is all it needs."""
+        self._counter = transport if isinstance(transport, CountedConnection) else None
+        super().makeConnection(unwrapped(transport))
+
+    def onConnect(self, request: ConnectionRequest) -> None:
+        """Refuse the handshake of a page from a foreign origin (403), or of a client over its
+        connection limits (429), before any upload state exists; one log line each, never a
+        traceback."""
+        config = self.factory.config
+        peer = getattr(self.transport.getPeer(), "host", "")
+        address = client_address(peer, request.headers.get("x-forwarded-for"),
+                                 config.trusted_proxy)
+        origin = (request.origin or "").strip().lower()
+        # Browsers always send Origin; a program that sends none is no web page (and could
+        # send any Origin it liked): the check guards users' browsers, not the server.
+        if config.allowed_origin and origin and origin not in config.allowed_origin:
+            self._refuse(address, Refusal(403, "origin not allowed"), origin)
+        refusal = self.factory.limits.admit(address)
+        if refusal is not None:
+            self._refuse(address, refusal, origin)
+        self._address = address
+
+    def _refuse(self, address: str, refusal: Refusal, origin: str) -> None:
+        self.factory.refusal_log.refused(
+            "refused an upload connection from {address} (origin {origin}): {status} {reason}",
+            address=address, origin=printable(origin) or "none", status=refusal.status,
+            reason=refusal.reason)
+        raise ConnectionDeny(refusal.status, refusal.reason)
 
     def onOpen(self) -> None:
         # Twisted's TCP transport reads bufferSize bytes at a time (TLS wrappers pass the
@@ -188,12 +229,16 @@ class UploadProtocol(WebSocketServerProtocol):
         # Only from Twisted's own TCP transport do we read ourselves: a TLS wrapper also
         # answers to .socket, but what comes off that socket is ciphertext.
         self._socket_reads = (isinstance(self.transport, tcp.Connection)
-                              and self.transport.protocol is self and unmasking.AVAILABLE)
+                              and self.transport.protocol is (self._counter or self)
+                              and unmasking.AVAILABLE)
         self._note_activity()
         self._arm_idle_timer(self.factory.config.idle_timeout)
 
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
         self._phase = Phase.CLOSING
+        if self._address is not None:
+            self.factory.limits.release(self._address)
+            self._address = None
         self.factory.write_budget.forget(self.transport)
         if self._idle_timer is not None and self._idle_timer.active():
             self._idle_timer.cancel()
@@ -571,11 +616,16 @@ class UploadFactory(WebSocketServerFactory):
     protocol = UploadProtocol
 
     def __init__(self, office: TicketOffice, config: Config, clock: IReactorTime,
-                 **kwargs: Any) -> None:
+                 limits: ConnectionLimits | None = None, **kwargs: Any) -> None:
         super().__init__(reactor=clock, **kwargs)
         self.office = office
         self.config = config
         self.clock = clock
+        self.limits = limits or ConnectionLimits(clock, config.max_connections_per_address,
+                                                 config.connection_rate_per_address)
+        """Open upload connections per client address, and their rate (shared with other
+        faces that take uploads)."""
+        self.refusal_log = RefusalLog(clock)
         self.write_budget = WriteBudget(config.write_buffer_size)
         self.setProtocolOptions(
             autoPingInterval=config.ping_interval,
@@ -584,7 +634,16 @@ class UploadFactory(WebSocketServerFactory):
             # The same rounding made Autobahn's 1 s default fire at once under load: the
             # connection was reset before a busy client had read "finished" and the close.
             closeHandshakeTimeout=CLOSE_HANDSHAKE_TIMEOUT,
-            openHandshakeTimeout=config.idle_timeout,
+            # The upgrade request's headers arrive under twisted.web's request deadline; this
+            # bounds a handshake sent straight to this factory the same way.
+            openHandshakeTimeout=config.request_timeout,
+            # A frame that breaks RFC 6455 (unmasked, reserved opcode, a control frame over
+            # 125 bytes, invalid UTF-8, ...) is answered with a close frame (1002, 1007)
+            # instead of a silent drop: the client learns why.
+            failByDrop=False,
+            # Origins are checked in onConnect against allowed_origin (unset: any, "null"
+            # of sandboxed and file: pages included), not by Autobahn's own rules.
+            allowNullOrigin=True,
             # Sizes are checked per message by the protocol, with its own error codes.
             maxFramePayloadSize=0,
             maxMessagePayloadSize=0,

@@ -69,8 +69,9 @@ class Server:
                                    self.clock, self.lifecycle)
         self.factory = UploadFactory(self.office, self.config, self.clock)
         # Autobahn's own timers run on the global reactor: keep them out of unit tests.
+        # (Every call of setProtocolOptions sets allowNullOrigin again: keep the server's.)
         self.factory.setProtocolOptions(autoPingInterval=0, openHandshakeTimeout=0,
-                                        closeHandshakeTimeout=0)
+                                        closeHandshakeTimeout=0, allowNullOrigin=True)
 
     def restarted(self) -> Server:
         """A new server process over the same registry and storage directory."""

@@ -111,7 +111,7 @@ def test_no_rules_is_an_open_policy_like_0_1():
 
 
 def test_a_name_allowed_only_by_a_network_is_decided_at_connect_time():
-    """A host name under network rules alone passes new_upload, but only its address can allow it."""
+    """A host name under network rules alone passes new_upload; only its address allows it."""
     permit = POLICY.check_url("http://anything.example/cb")
     assert not permit.any_address
     permit.check_address("10.1.2.200")

@@ -15,6 +15,7 @@ from standardwebhooks import Webhook
 
 from incoming import webhooks
 from incoming.client import CallbackVerificationError, Client, IncomingAPIError, verify_callback
+from datetime import UTC
 
 KEY = "whsec_" + base64.b64encode(b"s" * 32).decode()
 OLD = "whsec_" + base64.b64encode(b"o" * 24).decode()
@@ -135,9 +136,9 @@ def test_a_doubtful_callback_is_refused(change):
 
 def test_verify_callback_agrees_with_the_reference_library():
     """What standardwebhooks signs, verify_callback accepts (and the other way round)."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    stamp = datetime.fromtimestamp(NOW, tz=timezone.utc)
+    stamp = datetime.fromtimestamp(NOW, tz=UTC)
     signature = Webhook(KEY).sign("msg_x", stamp, BODY.decode())
     headers = {"webhook-id": "msg_x", "webhook-timestamp": str(NOW), "webhook-signature": signature}
     assert verify_callback(headers, BODY, [KEY], now=NOW)["id"] == "T1"

@@ -225,8 +225,8 @@ class Recorder(Resource):
 
     def render_POST(self, request):
         request.content.seek(0)
-        self.requests.append((request.path.decode(), dict(request.requestHeaders.getAllRawHeaders()),
-                              request.content.read()))
+        headers = dict(request.requestHeaders.getAllRawHeaders())
+        self.requests.append((request.path.decode(), headers, request.content.read()))
         status, body, headers = self.script.pop(0) if self.script else (200, b"done", {})
         request.setResponseCode(status)
         for name, value in headers.items():

@@ -153,8 +153,10 @@ def test_each_ending_counts_under_its_outcome(lifecycle):
     assert [e["event"] for e in events] == ["finished", "cancelled", "expired", "failed"]
     for outcome in ("finished", "cancelled", "expired", "failed"):
         assert value(lifecycle.metrics, "incoming_uploads_total", outcome=outcome) == 1
-    assert formatEvent(events[0]) == "ticket AbCdEfGh finished: 1000 bytes, 500.0 s after it was created"
-    assert formatEvent(events[1]) == "ticket AbCdEfGh cancelled by frontend at 300 bytes: changed my mind"
+    assert formatEvent(events[0]) == (
+        "ticket AbCdEfGh finished: 1000 bytes, 500.0 s after it was created")
+    assert formatEvent(events[1]) == (
+        "ticket AbCdEfGh cancelled by frontend at 300 bytes: changed my mind")
     assert events[3]["log_level"] is LogLevel.warn
     assert_no_secrets(events)
 

@@ -352,13 +352,3 @@ def test_refused_hellos_are_reported_with_the_error(watched):
     refused = [(e["ticket"], e["error"]) for e in events if e.get("event") == "refused"]
     assert refused == [("unknownu", "unknown_ticket"), (done.id[:8], "ticket_closed")]
     assert metric(watched, "incoming_refusals_total", error="ticket_closed") == 1
-
-
-def test_connections_counts_clients_attached_to_tickets(watched):
-    """connections() counts welcomed clients and drops them when they go."""
-    conn = watched.connect()
-    assert watched.office.connections() == 0
-    conn.hello(watched.ticket(), 100)
-    assert watched.office.connections() == 1
-    conn.lose()
-    assert watched.office.connections() == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -9,9 +10,14 @@ import os
 import attrs
 import pytest
 
+from twisted.internet.address import IPv4Address
+from twisted.internet.error import ConnectionDone
+from twisted.internet.testing import StringTransport
+from twisted.python.failure import Failure
+
 from incoming.errors import ErrorCode
-from test.support.doubles import HeldThreads
-from test.support.harness import SMALL, Server, stored_bytes
+from test.support.doubles import HeldThreads, clock_at
+from test.support.harness import SMALL, Connection, Server, stored_bytes
 from test.support.wsclient import OP_BINARY, frame
 
 
@@ -641,3 +647,217 @@ def test_a_held_connection_is_read_again_when_the_server_closes_it(tmp_path):
     server.threads.run()
     assert conn.messages()[-1]["type"] == "cancelled" and conn.close_code == 1000
     assert conn.transport.producerState == "producing"
+
+
+# -- who may connect: origin, per-address cap and rate (onConnect) ---------------------------------
+
+class TCPLikeTransport(StringTransport):
+    """Like Twisted's TCP transport, it lets a protocol unregister no producer (Autobahn does
+    when it drops a connection)."""
+
+    def unregisterProducer(self):
+        if self.producer is not None:
+            super().unregisterProducer()
+
+
+def handshake(server, origin=None, peer="192.0.2.10", forwarded_for=None):
+    """A WebSocket opening handshake from ``peer``; the protocol, its transport, the answer's
+    status line."""
+    protocol = server.factory.buildProtocol(IPv4Address("TCP", peer, 50000))
+    transport = TCPLikeTransport(peerAddress=IPv4Address("TCP", peer, 50000))
+    transport.bufferSize = 65536
+    protocol.makeConnection(transport)
+    key = base64.b64encode(os.urandom(16)).decode()
+    extra = f"Origin: {origin}\r\n" if origin is not None else ""
+    extra += f"X-Forwarded-For: {forwarded_for}\r\n" if forwarded_for is not None else ""
+    protocol.dataReceived(
+        f"GET /incoming/0.1/frontend/upload_ws HTTP/1.1\r\nHost: localhost\r\n"
+        f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+        f"Sec-WebSocket-Version: 13\r\n{extra}\r\n".encode())
+    status = transport.value().split(b"\r\n", 1)[0].decode()
+    transport.clear()
+    return protocol, transport, status
+
+
+def limited_server(tmp_path, **options):
+    return Server(tmp_path, config=attrs.evolve(SMALL, **options))
+
+
+@pytest.fixture
+def logged():
+    from twisted.logger import globalLogPublisher
+
+    events = []
+    globalLogPublisher.addObserver(events.append)
+    yield events
+    globalLogPublisher.removeObserver(events.append)
+
+
+def refusal_lines(events):
+    from twisted.logger import formatEvent
+
+    return [formatEvent(e) for e in events if "refused an upload connection" in
+            e.get("log_format", "")]
+
+
+@pytest.mark.parametrize("origin", ["null", "https://evil.example", "http://app.example.com",
+                                    "https://app.example.com:8443",
+                                    "https://app.example.com.evil.example"])
+def test_a_foreign_origin_is_refused_with_403(tmp_path, logged, origin):
+    """With allowed_origin set, another Origin (also "null") gets 403 and the connection closes,
+    logged in one line without a traceback."""
+    server = limited_server(tmp_path, allowed_origin=("https://app.example.com",))
+    protocol, transport, status = handshake(server, origin=origin)
+    assert status == "HTTP/1.1 403 origin not allowed"
+    assert transport.disconnecting
+    [line] = refusal_lines(logged)
+    assert "403" in line and "\n" not in line
+    assert not any(e.get("log_failure") for e in logged)
+    assert server.factory.limits.open_total == 0
+
+
+@pytest.mark.parametrize("origin", ["https://app.example.com", "HTTPS://App.Example.COM", None])
+def test_an_allowed_origin_is_welcomed(tmp_path, origin):
+    """An Origin on the list, in any case, is accepted and its upload works; so is a client
+    that sends no Origin (not a browser: nothing for the check to protect)."""
+    server = limited_server(tmp_path, allowed_origin=("https://other.example",
+                                                      "https://app.example.com"))
+    protocol, transport, status = handshake(server, origin=origin)
+    assert status == "HTTP/1.1 101 Switching Protocols"
+
+
+def test_without_allowed_origin_any_origin_is_accepted(tmp_path):
+    """Unset, the ticket is the capability: any Origin ("null" of sandboxed pages too), or
+    none, is accepted."""
+    server = Server(tmp_path)
+    for origin in (None, "https://anything.example", "null"):
+        assert handshake(server, origin=origin)[2] == "HTTP/1.1 101 Switching Protocols"
+
+
+def test_open_connections_per_address_are_capped_with_429(tmp_path, logged):
+    """Past max_connections_per_address the handshake gets 429 with the reason; another
+    address is not affected; closing one makes room again."""
+    server = limited_server(tmp_path, max_connections_per_address=2)
+    first, _, _ = handshake(server)
+    handshake(server)
+    _, transport, status = handshake(server)
+    assert status.startswith("HTTP/1.1 429 too many open connections from your address")
+    assert transport.disconnecting
+    assert handshake(server, peer="192.0.2.11")[2].endswith("101 Switching Protocols")
+    assert server.factory.limits.open_total == 3
+    first.connectionLost(Failure(ConnectionDone()))
+    assert server.factory.limits.open_total == 2
+    assert handshake(server)[2].endswith("101 Switching Protocols")
+    assert len(refusal_lines(logged)) == 1
+
+
+def test_new_connections_per_address_are_rate_limited_with_429(tmp_path):
+    """Past connection_rate_per_address new handshakes a second the next gets 429; a moment
+    later one more is admitted."""
+    server = limited_server(tmp_path, connection_rate_per_address=3)
+    for _ in range(3):
+        protocol, _, status = handshake(server)
+        assert status.endswith("101 Switching Protocols")
+        protocol.connectionLost(Failure(ConnectionDone()))
+    status = handshake(server)[2]
+    assert status.startswith("HTTP/1.1 429 too many new connections from your address")
+    server.clock.advance(0.34)
+    assert handshake(server)[2].endswith("101 Switching Protocols")
+
+
+def test_a_trusted_proxys_clients_are_counted_each_by_their_own_address(tmp_path):
+    """Behind a trusted proxy each X-Forwarded-For client has its own cap; from an untrusted
+    peer the header is ignored."""
+    server = limited_server(tmp_path, max_connections_per_address=1,
+                            trusted_proxy=("127.0.0.1/32",))
+    for client in ("198.51.100.1", "198.51.100.2"):
+        assert handshake(server, peer="127.0.0.1", forwarded_for=client)[2].endswith("101 "
+                                                                                     "Switching "
+                                                                                     "Protocols")
+    assert " 429 " in handshake(server, peer="127.0.0.1", forwarded_for="198.51.100.1")[2]
+    assert handshake(server, peer="192.0.2.50", forwarded_for="198.51.100.3")[2].endswith(
+        "101 Switching Protocols")
+    assert " 429 " in handshake(server, peer="192.0.2.50", forwarded_for="198.51.100.4")[2]
+
+
+def test_a_refused_handshake_leaves_other_uploads_alone(tmp_path):
+    """An upload under way carries on while its neighbours are refused."""
+    server = limited_server(tmp_path, max_connections_per_address=1)
+    ticket = server.ticket()
+    conn = Connection(*handshake(server)[:2])
+    conn.hello(ticket, 20)
+    conn.send_bytes(b"a" * 10)
+    for _ in range(5):
+        assert " 429 " in handshake(server)[2]
+    conn.send_bytes(b"b" * 10)
+    assert stored_bytes(server, ticket.id) == b"a" * 10 + b"b" * 10
+    assert conn.close_code is None
+
+
+# -- Autobahn's defaults are not ours: each setting that matters, as a regression ------------------
+
+def test_the_factory_sets_each_protocol_limit_deliberately(tmp_path):
+    """Pings at ping_interval, the opening handshake bounded by request_timeout, violations
+    answered with a close frame, sizes checked by the protocol (text at 16 KiB), no
+    compression (a zip bomb could not be bounded per message)."""
+    from incoming.upload_protocol import MAX_TEXT_MESSAGE, UploadFactory
+
+    config = attrs.evolve(SMALL, ping_interval=7.0, request_timeout=3.0, idle_timeout=99.0)
+    factory = UploadFactory(Server(tmp_path).office, config, clock_at())
+    assert factory.autoPingInterval == 7.0 and factory.autoPingTimeout == 8.0
+    assert factory.openHandshakeTimeout == 3.0
+    assert factory.failByDrop is False
+    assert factory.perMessageCompressionAccept([object()]) is None
+    assert MAX_TEXT_MESSAGE == 16 * 1024
+
+
+def test_a_handshake_that_never_completes_is_dropped_after_request_timeout(tmp_path,
+                                                                          monkeypatch):
+    """A client that sends half an upgrade request is dropped once request_timeout passes."""
+    import txaio
+
+    from incoming.upload_protocol import UploadFactory
+
+    clock = clock_at()
+    monkeypatch.setattr(txaio.config, "loop", clock)  # Autobahn's timers, on our clock
+    config = attrs.evolve(SMALL, request_timeout=2.0, idle_timeout=60.0)
+    factory = UploadFactory(Server(tmp_path).office, config, clock)
+    factory.setProtocolOptions(autoPingInterval=0, allowNullOrigin=True)
+    protocol = factory.buildProtocol(IPv4Address("TCP", "192.0.2.1", 1))
+    transport = TCPLikeTransport()
+    protocol.makeConnection(transport)
+    protocol.dataReceived(b"GET /incoming/0.1/frontend/upload_ws HTTP/1.1\r\nHost: x\r\n")
+    clock.advance(1.5)
+    assert not transport.disconnecting
+    clock.advance(1.0)
+    assert transport.disconnecting
+
+
+@pytest.mark.parametrize("name, data", [
+    ("unmasked frame", bytes([0x81, 0x05]) + b"hello"),
+    ("reserved opcode", frame(0x3, b"x")),
+    ("control frame over 125 bytes", frame(0x9, b"p" * 126)),
+    ("continuation without a start", frame(0x0, b"x")),
+    ("length with the top bit set", bytes([0x82, 0xFF]) + (1 << 63).to_bytes(8, "big")
+     + b"abcd"),
+])
+def test_a_protocol_violation_is_answered_with_close_1002(server, name, data):
+    """A frame that breaks RFC 6455 gets a close frame with 1002, not a silent drop; the
+    server's other uploads carry on."""
+    ticket = server.ticket()
+    good = server.connect()
+    good.hello(ticket, 10)
+    bad = Connection(*handshake(server)[:2])
+    bad.protocol.dataReceived(data)
+    bad.messages()
+    assert bad.close_code == 1002, name
+    good.send_bytes(b"0123456789")
+    assert stored_bytes(server, ticket.id) == b"0123456789"
+
+
+def test_invalid_utf8_is_answered_with_close_1007(server):
+    """Text that is not UTF-8 gets close 1007 (RFC 6455 §8.1)."""
+    conn = Connection(*handshake(server)[:2])
+    conn.send_text(b'{"type": "hello", "x": "\xff\xfe"}')
+    conn.messages()
+    assert conn.close_code == 1007

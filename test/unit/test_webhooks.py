@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
@@ -76,7 +76,7 @@ def test_the_message_id_depends_on_ticket_and_outcome_only():
 def test_headers_verify_with_the_standardwebhooks_package():
     """Each key's signature verifies with the reference Python library; a changed body fails."""
     body = webhooks.encode_form([("id", "T1"), ("filename", "/srv/a b&c")])
-    now = int(datetime.now(timezone.utc).timestamp())
+    now = int(datetime.now(UTC).timestamp())
     headers = webhooks.webhook_headers(
         [bytes(range(32)), b"k" * 24], "msg_1", now, body)
     assert len(headers["webhook-signature"].split(" ")) == 2
