@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from twisted.internet.interfaces import IDelayedCall
+from twisted.internet.interfaces import IDelayedCall, ITCPTransport
 from twisted.logger import Logger
 from twisted.web.http import HTTPChannel
 from twisted.web.resource import Resource
@@ -35,6 +35,8 @@ from incoming.lifecycle import short_id
 
 MAX_BODY = 64 * 1024
 """Largest request body the server buffers (backend API calls are a few hundred bytes)."""
+LINGER = 2.0
+"""Seconds a cut connection is still read (and ignored) so that its answer arrives whole."""
 SECRET_PARAMETERS = frozenset({b"backendsecret"})
 TICKET_PARAMETERS = frozenset({b"id", b"ticket"})
 
@@ -206,8 +208,9 @@ class GuardedChannel(HTTPChannel):
     """The current request's body carries upload bytes: no deadline, no cap."""
 
     def dataReceived(self, data: bytes) -> None:
-        if (self._deadline is None and not self._handlingRequest and not self._cut
-                and not self._streaming):
+        if self._cut:
+            return  # lingering after a refusal: read and dropped
+        if self._deadline is None and not self._handlingRequest and not self._streaming:
             # The first byte of a request: its headers (and body) must follow in time.
             self._deadline = self.callLater(self.site.request_timeout, self._too_slow)
         super().dataReceived(data)
@@ -224,7 +227,13 @@ class GuardedChannel(HTTPChannel):
             return
         super().allHeadersReceived()
 
+    def lineReceived(self, line: bytes) -> None:
+        if not self._cut:  # the parser may be amid a buffer when a refusal comes
+            super().lineReceived(line)
+
     def rawDataReceived(self, data: bytes) -> None:
+        if self._cut:
+            return
         if not self._handlingRequest and not self._streaming:
             self._body_seen += len(data)  # a chunked body has no length to check up front
             if self._body_seen > self.site.max_body + 64:  # + chunk framing
@@ -254,7 +263,14 @@ class GuardedChannel(HTTPChannel):
                      f"request not received within {self.site.request_timeout:g} seconds")
 
     def _refuse(self, status: str, message: str) -> None:
-        """Answer at once and close, whatever the request was: it is not read any further."""
+        """Answer at once and close, whatever the request was: it is not parsed any further.
+
+        The answer must reach a client that is still sending (a body too large,
+        headers dribbling in): closing at once would make the kernel answer its
+        next bytes with a reset, which can destroy the answer before the client
+        reads it. So only our side is closed; what still arrives is read and
+        dropped for :data:`LINGER` seconds, then the connection goes.
+        """
         if self._cut:
             return
         self._cut = True
@@ -263,8 +279,11 @@ class GuardedChannel(HTTPChannel):
         log.info("cut HTTP client {peer}: {message}", peer=getattr(peer, "host", str(peer)),
                  message=message, event="refused_http")
         self.transport.write(_raw_error(status, message))
-        self.dataReceived = self.lineReceived = lambda *args: None  # type: ignore[method-assign]
-        self.transport.loseConnection()
+        if ITCPTransport.providedBy(self.transport):
+            self.transport.loseWriteConnection()
+            self._deadline = self.callLater(LINGER, self.transport.abortConnection)
+        else:
+            self.transport.loseConnection()
 
 
 class IncomingSite(Site):

@@ -11,12 +11,15 @@ from hypothesis import strategies as st
 from treq.testing import StubTreq
 from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
+from twisted.internet.interfaces import ITCPTransport
 from twisted.internet.testing import StringTransport
 from twisted.web.resource import Resource
 from twisted.web.server import Request
 from twisted.web.test.requesthelper import DummyChannel
+from zope.interface import implementer
 
 from incoming.web import (
+    LINGER,
     MAX_BODY,
     ErrorPage,
     Folder,
@@ -265,3 +268,38 @@ def test_streaming_paths_have_no_cap_and_no_body_deadline():
         clock.advance(1)
     assert b"408" not in transport.value() and b"413" not in transport.value()
     assert b"200 OK" in transport.value()
+
+
+@implementer(ITCPTransport)
+class _HalfClosingTransport(StringTransport):
+    """A TCP-like transport that records half-closes and aborts."""
+
+    write_closed = False
+    aborted = False
+
+    def setTcpNoDelay(self, enabled: bool) -> None:
+        pass
+
+    def loseWriteConnection(self) -> None:
+        self.write_closed = True
+
+    def abortConnection(self) -> None:
+        self.aborted = True
+
+
+def test_a_cut_tcp_client_is_half_closed_and_read_until_the_linger_ends():
+    """A refused TCP client gets its answer, then our side closes while its late bytes are
+    still read (so no reset destroys the answer), and after LINGER seconds it is dropped."""
+    clock = Clock()
+    root = Resource()
+    site = IncomingSite(root, clock, request_timeout=30.0, idle_timeout=60.0)
+    channel = site.buildProtocol(IPv4Address("TCP", "10.0.0.1", 1234))
+    transport = _HalfClosingTransport()
+    channel.makeConnection(transport)
+    channel.dataReceived(b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+                         % (MAX_BODY + 1))
+    assert transport.value().startswith(b"HTTP/1.1 413 ")
+    assert transport.write_closed and not transport.aborted
+    channel.dataReceived(b"a" * 10000)  # still arriving: read and dropped
+    clock.advance(LINGER)
+    assert transport.aborted
