@@ -168,7 +168,7 @@ def _pairs(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> Iterable[t
 
 
 def _check_timestamp(stamp: str, tolerance: int, now: float) -> None:
-    if not stamp.isdigit():
+    if not (stamp.isascii() and stamp.isdigit()):  # "²".isdigit(), yet int("²") fails
         raise CallbackVerificationError("webhook-timestamp is not whole seconds")
     if int(stamp) < now - tolerance:
         raise CallbackVerificationError("webhook-timestamp is too old")

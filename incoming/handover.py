@@ -198,7 +198,9 @@ def read_at_most(response: Any, limit: int) -> Deferred[bytes]:
 
 class _LimitedReader(StreamProtocol):
     def __init__(self, limit: int, length: Any) -> None:
-        self.done: Deferred[bytes] = Deferred()
+        # Cancelled (the attempt timed out mid-answer): drop the connection, or a backend that
+        # trickles its answer keeps it open after the attempt has been given up on.
+        self.done: Deferred[bytes] = Deferred(lambda _: self._stop())
         self._limit = limit
         self._length = length
         self._parts: list[bytes] = []
@@ -221,6 +223,11 @@ class _LimitedReader(StreamProtocol):
         self._parts.clear()
         self.done.errback(BackendRefused(f"answer longer than {self._limit // 1024} KiB"))
         self.transport.stopProducing()
+
+    def _stop(self) -> None:
+        self._parts.clear()
+        if self.transport is not None:
+            self.transport.stopProducing()
 
     def connectionLost(self, reason: Failure = ResponseDone) -> None:  # type: ignore[assignment]
         if self.done.called:

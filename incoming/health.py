@@ -82,8 +82,14 @@ class HealthCheck:
                                               self._storage_dir)
             self._probing.addBoth(self._probed)
         mine.addTimeout(self._timeout, self._clock)
+        mine.addBoth(self._stop_waiting, mine)  # a probe may hang for good: keep no waiter
         mine.addErrback(_because, "storage not writable")
         return mine
+
+    def _stop_waiting(self, result: Any, waiter: Deferred[None]) -> Any:
+        if waiter in self._waiting:
+            self._waiting.remove(waiter)
+        return result
 
     def _probed(self, result: Any) -> None:
         self._probing = None

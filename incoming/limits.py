@@ -252,7 +252,13 @@ class _Unavailable(Protocol):
 
     def connectionMade(self) -> None:
         self.transport.write(self._response)
-        self._timer = self._clock.callLater(REFUSED_LINGER, self.transport.loseConnection)
+        self._timer = self._clock.callLater(REFUSED_LINGER, self._linger_over)
+
+    def _linger_over(self) -> None:
+        # Under TLS, loseConnection waits for a handshake that a silent client never
+        # finishes (the 503 is queued behind it): abort if it has not closed a linger later.
+        self.transport.loseConnection()
+        self._timer = self._clock.callLater(REFUSED_LINGER, self.transport.abortConnection)
 
     def dataReceived(self, data: bytes) -> None:
         self._stop_timer()

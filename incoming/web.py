@@ -22,7 +22,7 @@ import hmac
 import json
 from collections.abc import Callable, Sequence
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode
 
 from twisted.internet.interfaces import IDelayedCall, ITCPTransport
 from twisted.logger import Logger
@@ -153,18 +153,20 @@ class KeyGuard(Resource):
 def redacted_uri(uri: bytes) -> str:
     """The request URI as the log shows it: secrets replaced, ticket IDs cut short."""
     text = uri.decode("latin-1")
-    parts = urlsplit(text)
-    if not parts.query:
+    # Split where twisted.web splits (the first "?"), not as a URL: urlsplit reads "#" as a
+    # fragment and "//[" as a host, where twisted.web reads a path and a query.
+    path, question, query = text.partition("?")
+    if not question:
         return text
     shown = []
-    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+    for name, value in parse_qsl(query, keep_blank_values=True):
         key = name.lower().encode("latin-1", "replace")
         if key in SECRET_PARAMETERS:
             value = "[redacted]"
         elif key in TICKET_PARAMETERS:
             value = short_id(value)
         shown.append((name, value))
-    return f"{parts.path}?{urlencode(shown, safe='[]')}"
+    return f"{path}?{urlencode(shown, safe='[]')}"
 
 
 def access_log_line(timestamp: str, request: Request) -> str:

@@ -142,3 +142,13 @@ def test_verify_callback_agrees_with_the_reference_library():
     signature = Webhook(KEY).sign("msg_x", stamp, BODY.decode())
     headers = {"webhook-id": "msg_x", "webhook-timestamp": str(NOW), "webhook-signature": signature}
     assert verify_callback(headers, BODY, [KEY], now=NOW)["id"] == "T1"
+
+
+@pytest.mark.parametrize("stamp", ["\u00b2", "\u2460", "1\u00b3"])
+def test_a_timestamp_of_other_digit_characters_is_refused_as_unverified(stamp: str) -> None:
+    """A forged webhook-timestamp of non-ASCII digit characters fails verification with
+    CallbackVerificationError, not with an uncaught ValueError."""
+    headers = signed_headers(BODY)
+    headers["webhook-timestamp"] = stamp
+    with pytest.raises(CallbackVerificationError):
+        verify_callback(headers, BODY, [KEY], now=NOW)

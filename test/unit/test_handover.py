@@ -397,3 +397,39 @@ def test_a_shutdown_during_an_attempt_is_not_reported_as_an_attempt():
     delivery.cancel()
     run(clock, stub, 30)
     assert observer.seen == [] and len(backend.forms) == 1 and got[0].check(CancelledError)
+
+
+class TricklingResponse:
+    """Headers came, 200; the body starts and never ends."""
+
+    code = 200
+    length = None
+
+    def __init__(self, transport: FakeBodyTransport) -> None:
+        self._transport = transport
+
+    def deliverBody(self, protocol) -> None:
+        protocol.makeConnection(self._transport)
+        protocol.dataReceived(b"do")
+
+
+class TricklingHTTP:
+    def __init__(self) -> None:
+        self.transports: list[FakeBodyTransport] = []
+
+    def post(self, url, data=None, **kwargs):
+        from twisted.internet.defer import succeed
+
+        self.transports.append(FakeBodyTransport())
+        return succeed(TricklingResponse(self.transports[-1]))
+
+
+def test_an_answer_still_arriving_at_the_attempt_timeout_has_its_connection_dropped() -> None:
+    """When an attempt times out while the answer's body is still coming, its connection is
+    dropped instead of being left open for the backend to hold."""
+    http = TricklingHTTP()
+    clock = clock_at()
+    handover = Handover(http, clock, POLICY, random.Random(1))
+    result_of(handover.deliver(stored_ticket(), since=clock.seconds()))
+    clock.advance(POLICY.attempt_timeout + 0.1)
+    assert http.transports and http.transports[0].stopped

@@ -95,3 +95,17 @@ def test_hung_disk_times_out_and_later_checks_share_the_one_probe(tmp_path):
     third = get(health)
     assert threads.run() == 1
     assert answer(third) == (200, "ok\n")
+
+
+def test_checks_that_timed_out_on_a_hung_probe_are_not_kept(tmp_path) -> None:
+    """While a probe hangs for good, each check that has timed out is let go: polling a hung
+    server does not grow its memory."""
+    threads = HeldThreads()
+    clock = clock_at()
+    check = HealthCheck(str(tmp_path), MemoryRegistry(), clock, threads, threads)
+    health = HealthResource(check)
+    for _ in range(50):
+        get(health)
+        clock.advance(PROBE_TIMEOUT)
+    assert len(threads.held) == 1
+    assert len(check._waiting) <= 1

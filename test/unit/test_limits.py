@@ -231,6 +231,23 @@ def test_a_refused_connection_closes_as_soon_as_its_request_arrives(clock):
     assert clock.getDelayedCalls() == [] or not any(c.active() for c in clock.getDelayedCalls())
 
 
+def test_a_refused_tls_connection_that_never_shakes_hands_is_closed(clock, tmp_path) -> None:
+    """Behind an ssl: listener, a refused client that never completes the TLS handshake is
+    still disconnected soon after the linger, not held open for ever."""
+    from twisted.internet.ssl import PrivateCertificate
+    from twisted.protocols.tls import TLSMemoryBIOFactory
+
+    from test.support.tls import self_signed
+
+    key, cert = self_signed(tmp_path)
+    certificate = PrivateCertificate.loadPEM(key.read_text() + cert.read_text())
+    limited = limit_total_connections(Factory.forProtocol(Echo), 0, clock)
+    protocol, transport = connect(TLSMemoryBIOFactory(certificate.options(), False, limited))
+    for _ in range(3):
+        clock.advance(REFUSED_LINGER)
+    assert transport.disconnecting or transport.disconnected
+
+
 def test_the_wrapper_logs_as_the_site_it_wraps(clock):
     """twistd's "Site starting on PORT" line keeps its wording behind the wrapper."""
     from twisted.web.resource import Resource
