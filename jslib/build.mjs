@@ -21,6 +21,7 @@ export const BUNDLES = ['incoming.js', 'incoming.mjs', 'incoming.d.ts'];
  */
 export async function buildBundles(outDir) {
   const { version } = JSON.parse(await readFile(join(jslibDir, 'package.json'), 'utf8'));
+  /** @type {import("esbuild").BuildOptions} */
   const common = {
     absWorkingDir: jslibDir, // module paths in the output are relative to it, wherever the build runs
     bundle: true,
@@ -30,6 +31,9 @@ export async function buildBundles(outDir) {
     banner: { js: `/* Incoming!! browser library ${version}. Built from jslib/src with \`npm run build\`; do not edit. */` },
   };
   await mkdir(outDir, { recursive: true });
+  const workerSource = await buildHashWorker();
+  // The worker's code travels inside each bundle as a string, started from a Blob URL.
+  common.define = { INCOMING_HASH_WORKER_SOURCE: JSON.stringify(workerSource) };
   await esbuild.build({
     ...common,
     entryPoints: ['src/script_entry.js'],
@@ -44,6 +48,29 @@ export async function buildBundles(outDir) {
     outfile: join(outDir, 'incoming.mjs'),
   });
   await copyFile(join(jslibDir, 'src', 'incoming.d.ts'), join(outDir, 'incoming.d.ts'));
+}
+
+/**
+ * The hashing Worker (src/hash_worker.js with the hash library) as one
+ * self-contained script, minified: it is a string in the bundles, not code
+ * anybody reads there.
+ *
+ * @returns {Promise<string>}
+ */
+async function buildHashWorker() {
+  const result = await esbuild.build({
+    absWorkingDir: jslibDir,
+    entryPoints: ['src/hash_worker.js'],
+    bundle: true,
+    format: 'iife',
+    target: 'es2022',
+    charset: 'utf8',
+    minify: true,
+    legalComments: 'none',
+    write: false,
+    logLevel: 'warning',
+  });
+  return result.outputFiles[0].text;
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

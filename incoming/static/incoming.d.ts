@@ -1,4 +1,4 @@
-// Type declarations of the Incoming!! browser library 0.1 (handwritten; see jslib/README.md).
+// Type declarations of the Incoming!! browser library (handwritten; see jslib/README.md).
 // The classic script defines the global `incoming`; the ES module exports the same names.
 
 export as namespace incoming;
@@ -15,6 +15,10 @@ export interface Environment {
   clearTimeout(timer: unknown): void;
   /** Uniform in [0, 1), for reconnect jitter. */
   random(): number;
+  /** SHA-256 of a file as 64 lower-case hex digits; without it, no end-to-end check. */
+  hashFile?(blob: Blob): Promise<string>;
+  /** Where unfinished uploads are remembered for findResumable(); without it, nowhere. */
+  resumeStore?: unknown;
 }
 
 export interface UploaderOptions {
@@ -22,7 +26,26 @@ export interface UploaderOptions {
   url?: string;
   /** For tests and non-browser runtimes. */
   environment?: Environment;
+  /** false: the file is not hashed and the server checks no end-to-end SHA-256 (for benchmarks). Default true. */
+  integrity?: boolean;
+  /** false: the upload is not remembered for findResumable(). Default true. */
+  remember?: boolean;
 }
+
+/** What findResumable() found: an upload of this file that was started in this browser and has not ended. */
+export interface Resumable {
+  ticket: string;
+  /** The acknowledged offset when it was last written down (at most about a second old); the server's welcome decides. */
+  bytes_acked: number;
+  /** The WebSocket URL it went to. */
+  url: string | null;
+}
+
+/**
+ * An unfinished upload of this file (same name, size and modification time) remembered in this
+ * browser, or null. Continue it with `Uploader(found.ticket, file).start()`.
+ */
+export function findResumable(file: Blob): Promise<Resumable | null>;
 
 export type PauseMode = 'pause' | 'unpause' | 'toggle';
 
@@ -60,10 +83,21 @@ export interface Uploader extends EventTarget {
   readonly state_msg: string;
   /** Why the upload was cancelled, or null. */
   readonly cancel_msg: string | null;
-  /** Once failed: the server's error code, or 0 for a failure in the browser; else null. */
+  /**
+   * Once failed: the server's error code, or 0 for a failure in the browser. While the uploader
+   * retries after a retryable error (10, 12, 13, 21): that error, until bytes flow again. Else null.
+   */
   readonly error_code: number | null;
-  /** Once failed: what went wrong; else null. */
+  /** What went wrong (see error_code); else null. */
   readonly error_msg: string | null;
+  /** Bytes per second the server stores, smoothed over the last seconds (from acknowledgements); 0 until measured. */
+  readonly bytes_per_second: number;
+  /** Seconds until every byte is acknowledged at bytes_per_second; null until measured. */
+  readonly seconds_left: number | null;
+  /** The web-app backend's result (any JSON value), set before onfinished; null if none or not yet. */
+  readonly result: unknown;
+  /** This page's SHA-256 of the file (64 hex digits) once computed; null before, or with integrity off. */
+  readonly sha256: string | null;
 
   readonly connected: boolean;
   readonly finished: boolean;

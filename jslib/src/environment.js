@@ -1,3 +1,6 @@
+import { hashFile } from './file_hasher.js';
+import { browserResumeStore } from './resume_store.js';
+
 /**
  * Everything the upload machine takes from the outside world. The browser
  * gets the real one; tests pass fakes they control.
@@ -8,6 +11,8 @@
  * @property {(callback: () => void, ms: number) => unknown} setTimeout
  * @property {(timer: unknown) => void} clearTimeout
  * @property {() => number} random  uniform in [0, 1), for reconnect jitter
+ * @property {(blob: Blob) => Promise<string>} [hashFile]  SHA-256 of a file as 64 hex digits; without it, no integrity check
+ * @property {import('./resume_store.js').ResumeStore | null} [resumeStore]  where unfinished uploads are remembered; without it, nowhere
  */
 
 /**
@@ -25,5 +30,7 @@ export function browserEnvironment() {
     setTimeout: (callback, ms) => globalThis.setTimeout(callback, ms),
     clearTimeout: (timer) => globalThis.clearTimeout(/** @type {any} */ (timer)),
     random: Math.random,
+    hashFile,
+    resumeStore: browserResumeStore(),
   };
 }

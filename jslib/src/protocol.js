@@ -18,7 +18,11 @@ export const RETRYABLE_ERRORS = new Set([
   10, // idle_timeout
   12, // storage_failed
   13, // shutting_down
+  21, // storage_full: the upload completes once the server has space again
 ]);
+
+/** digest_mismatch: the file's SHA-256 differs from the server's; the upload is over (never retried). */
+export const DIGEST_MISMATCH = 20;
 
 /** The server closes after an error with WebSocket close code 4000 + code. */
 export const ERROR_CLOSE_BASE = 4000;

@@ -1,6 +1,8 @@
 import { reconnectDelay } from './backoff.js';
+import { inFlightLimit, messageSize } from './flow_limits.js';
 import { ProgressThrottle } from './progress_throttle.js';
 import {
+  DIGEST_MISMATCH,
   ERROR_CLOSE_BASE,
   LOCAL_ERROR,
   MAX_TEXT_LENGTH,
@@ -8,6 +10,7 @@ import {
   STATES_AFTER_UPLOAD,
   TICKET_CLOSED,
 } from './protocol.js';
+import { RateMeter } from './rate_meter.js';
 
 /**
  * While the browser holds this many bytes in the socket's send buffer, no more
@@ -22,6 +25,9 @@ export const SEND_BUFFER_LIMIT = 8 * 1024 * 1024;
 
 /** Browsers fire no event when bufferedAmount drains, so it is polled this often while at the limit. */
 export const DRAIN_POLL_MS = 5;
+
+/** The remembered offset of an unfinished upload is written at most this often (it is only a hint: the server's welcome decides). */
+export const REMEMBER_INTERVAL_MS = 1000;
 
 /**
  * @typedef {'progress' | 'statechange' | 'finished' | 'cancelled' | 'error'} UploadEvent
@@ -55,10 +61,14 @@ export class UploadCore {
   cancelling = false;
   /** @type {string | null} the reason sent with our cancel, then the server's */
   cancelReason = null;
-  /** @type {number | null} */
+  /** @type {number | null} the error that ended the upload, or the retryable one last met while retrying */
   errorCode = null;
   /** @type {string | null} */
   errorMessage = null;
+  /** @type {unknown} the backend's result, from `state finished` or error 4; null until known */
+  result = null;
+  /** @type {string | null} this page's SHA-256 of the file, once computed */
+  sha256 = null;
   /** File offset up to which bytes have been handed to the socket. */
   sentOffset = 0;
   /** File offset up to which the server has stored the bytes. */
@@ -92,12 +102,22 @@ export class UploadCore {
   #notify;
   /** @type {ProgressThrottle} */
   #progress;
+  /** @type {RateMeter} */
+  #rate;
+  /** Whether the file is hashed and the server asked to check it end to end. */
+  #integrity;
+  /** @type {Promise<void> | null} the hashing under way or done, once started */
+  #hashing = null;
+  /** @type {import('./resume_store.js').ResumeStore | null} */
+  #resumeStore;
+  #rememberedAt = -Infinity;
+  /** errorCode and errorMessage tell of a retryable error, to be cleared once bytes flow again. */
+  #showingRetryError = false;
 
   /** @type {WebSocket | null} */
   #ws = null;
   #window = 0;
-  /** Bytes per binary message: as many as the server allows, but never more than the window, which would stall. */
-  #messageSize = 0;
+  #chunkSize = 0;
   /** @type {number[]} end offsets of this connection's messages not yet wholly acknowledged, oldest first */
   #unackedMessageEnds = [];
   /** Reconnection attempts since the server last made progress for us; drives the backoff. */
@@ -116,8 +136,10 @@ export class UploadCore {
    * @param {() => string} options.socketUrl  asked at each connection
    * @param {import('./environment.js').Environment} options.environment
    * @param {(event: UploadEvent) => void} options.notify
+   * @param {boolean} [options.integrity]  hash the file and have the server check it (default true)
+   * @param {boolean} [options.remember]  remember the unfinished upload for findResumable() (default true)
    */
-  constructor({ ticketId, file, socketUrl, environment, notify }) {
+  constructor({ ticketId, file, socketUrl, environment, notify, integrity = true, remember = true }) {
     this.#ticketId = ticketId;
     this.#file = file;
     this.#snapshot = file.slice(0, file.size);
@@ -125,7 +147,22 @@ export class UploadCore {
     this.#env = environment;
     this.#notify = notify;
     this.#progress = new ProgressThrottle(environment, () => notify('progress'));
+    this.#rate = new RateMeter(environment.now);
+    this.#integrity = integrity && typeof environment.hashFile === 'function';
+    this.#resumeStore = remember ? environment.resumeStore ?? null : null;
     this.#reportedSituation = this.#situation();
+  }
+
+  /** Bytes per second the server stores, smoothed; 0 until measured. */
+  get bytesPerSecond() {
+    return this.#rate.bytesPerSecond;
+  }
+
+  /** @returns {number | null} seconds until every byte is acknowledged at the measured rate; null until measured */
+  get secondsLeft() {
+    if (this.allAcked) return 0;
+    const rate = this.#rate.bytesPerSecond;
+    return rate > 0 ? (this.size - this.ackedOffset) / rate : null;
   }
 
   get filename() {
@@ -151,6 +188,8 @@ export class UploadCore {
 
   start() {
     if (this.phase !== 'idle') return;
+    this.#startHashing();
+    this.#remember(true);
     if (this.paused) this.phase = 'held';
     else this.#connect();
     this.#noteSituation();
@@ -161,6 +200,7 @@ export class UploadCore {
     if (wanted === this.paused || this.isOver || this.cancelling) return;
     if (wanted && this.allAcked) return; // nothing left to hold back
     this.paused = wanted;
+    this.#rate.restart(); // the paused time says nothing about the link
     if (this.phase === 'connected') {
       this.#send({ type: wanted ? 'pause' : 'unpause' });
       if (!wanted) this.#pump();
@@ -237,7 +277,12 @@ export class UploadCore {
     }
     ws.binaryType = 'arraybuffer';
     ws.onopen = () => {
-      this.#send({ type: 'hello', ticket: this.#ticketId, size: this.size, filename: this.filename });
+      /** @type {Record<string, unknown>} */
+      const hello = { type: 'hello', ticket: this.#ticketId, size: this.size, filename: this.filename };
+      if (this.#integrity) hello.integrity = 'sha256';
+      // Known already (a fast hash, or a reconnection): a finished ticket can then tell our file from another.
+      if (this.#integrity && this.sha256 !== null) hello.sha256 = this.sha256;
+      this.#send(hello);
     };
     ws.onmessage = (event) => {
       this.#receive(event.data);
@@ -274,6 +319,7 @@ export class UploadCore {
         break;
       case 'state':
         this.#failures = 0;
+        if (message.state === 'finished' && 'result' in message) this.result = message.result ?? null;
         this.#serverStateChanged(message.state);
         break;
       case 'cancelled':
@@ -281,7 +327,7 @@ export class UploadCore {
         this.#end('cancelled');
         break;
       case 'error':
-        this.#serverError(message.code, message.message, message.state);
+        this.#serverError(message.code, message.message, message.state, message);
         break;
     }
   }
@@ -294,7 +340,8 @@ export class UploadCore {
     }
     this.phase = 'connected';
     this.#window = window;
-    this.#messageSize = Math.min(chunkSize, window);
+    this.#chunkSize = chunkSize;
+    this.#rate.restart(); // the time spent reconnecting says nothing about the link
     this.messagesSent = 0;
     this.messagesAcked = 0;
     this.#unackedMessageEnds = [];
@@ -303,10 +350,12 @@ export class UploadCore {
     this.#setAcked(offset);
     this.#serverStateChanged(state);
     if (this.isOver) return;
+    this.#remember(true);
     if (this.cancelling) {
       this.#sendCancel();
     } else if (STATES_AFTER_UPLOAD.has(state)) {
       // Every byte is there; the following state messages will tell the rest.
+      this.#clearRetryError();
     } else if (this.paused) {
       if (state !== 'paused') this.#send({ type: 'pause' });
     } else {
@@ -314,11 +363,14 @@ export class UploadCore {
       if (state === 'paused') this.#send({ type: 'unpause' });
       this.#pump();
     }
+    // Every connection hears the digest (the server keeps the first); the bytes come after it.
+    if (!this.cancelling) this.#sendDigest();
   }
 
   /** @param {string} state */
   #serverStateChanged(state) {
     this.serverState = state;
+    if (STATES_AFTER_UPLOAD.has(state)) this.#clearRetryError();
     if (state === 'finished') this.#finish();
   }
 
@@ -326,8 +378,63 @@ export class UploadCore {
   #acknowledged(offset) {
     if (!(offset > this.ackedOffset)) return; // acknowledgements only grow
     this.#failures = 0;
+    this.#rate.acknowledged(offset);
+    this.#clearRetryError();
     this.#setAcked(offset);
+    this.#remember(false);
     this.#pump();
+  }
+
+  /** Hashes the file alongside the upload; the digest goes to the server as soon as it is known. */
+  #startHashing() {
+    if (!this.#integrity || this.#hashing !== null) return;
+    const hashFile = /** @type {(blob: Blob) => Promise<string>} */ (this.#env.hashFile);
+    this.#hashing = Promise.resolve()
+      .then(() => hashFile(this.#snapshot))
+      .then(
+        (hex) => {
+          this.sha256 = hex;
+          if (this.phase === 'connected' && !this.cancelling) this.#sendDigest();
+        },
+        (error) => {
+          // The server was promised a digest and would wait for it for ever.
+          if (!this.isOver) this.#fail(LOCAL_ERROR, `cannot read the file: ${/** @type {Error} */ (error)?.message ?? error}`);
+        },
+      );
+  }
+
+  #sendDigest() {
+    if (this.#integrity && this.sha256 !== null && !this.isOver) this.#send({ type: 'digest', sha256: this.sha256 });
+  }
+
+  /**
+   * Writes down where this upload stands, for findResumable() after a reload:
+   * always when `now`, else at most every REMEMBER_INTERVAL_MS.
+   *
+   * @param {boolean} now
+   */
+  #remember(now) {
+    const store = this.#resumeStore;
+    if (store === null || this.isOver) return;
+    const at = this.#env.now();
+    if (!now && at - this.#rememberedAt < REMEMBER_INTERVAL_MS) return;
+    this.#rememberedAt = at;
+    let url = null;
+    try {
+      url = this.#socketUrl();
+    } catch {
+      // No server known yet: the connection will fail and say so.
+    }
+    void store.remember(this.#file, { ticket: this.#ticketId, url, bytes_acked: this.ackedOffset }, Date.now());
+  }
+
+  /** Bytes flow again (or all have arrived): the retryable error that held them up is history. */
+  #clearRetryError() {
+    if (!this.#showingRetryError) return;
+    this.#showingRetryError = false;
+    this.errorCode = null;
+    this.errorMessage = null;
+    this.#progress.request();
   }
 
   /** @param {number} offset */
@@ -358,9 +465,13 @@ export class UploadCore {
   #pump() {
     const ws = this.#ws;
     let sentAny = false;
+    // Both follow the measured rate, which each ack may change.
+    const rate = this.#rate.bytesPerSecond;
+    const limit = inFlightLimit(rate, this.#window);
+    const bytesPerMessage = messageSize(rate, this.#chunkSize, this.#window);
     while (ws && this.phase === 'connected' && !this.paused && !this.cancelling && this.sentOffset < this.size) {
-      const end = Math.min(this.sentOffset + this.#messageSize, this.size);
-      if (end - this.ackedOffset > this.#window) break; // the next ack pumps again
+      const end = Math.min(this.sentOffset + bytesPerMessage, this.size);
+      if (end - this.ackedOffset > limit) break; // the next ack pumps again
       if (ws.bufferedAmount >= SEND_BUFFER_LIMIT) {
         this.#pollDrain();
         break;
@@ -412,15 +523,24 @@ export class UploadCore {
    * @param {number} code
    * @param {string | undefined} message
    * @param {string} [state]  the ticket's state, when the error message carried it
+   * @param {{sha256?: unknown, result?: unknown}} [details]  the error message's other members
    */
-  #serverError(code, message, state) {
+  #serverError(code, message, state, details = {}) {
     if (code === TICKET_CLOSED && state === 'finished') {
-      this.#finish(); // an earlier connection completed it; only the news was lost
+      // An earlier connection completed it; only the news was lost.
+      if ('result' in details) this.result = details.result ?? null;
+      const stored = typeof details.sha256 === 'string' ? details.sha256 : null;
+      this.#finishedElsewhere(stored);
     } else if (code === TICKET_CLOSED && state === 'cancelled') {
       // Cancelled while we were away (our cancel, or the backend's): only the news was lost.
       if (!this.cancelling) this.cancelReason = message || 'cancelled';
       this.#end('cancelled');
     } else if (RETRYABLE_ERRORS.has(code)) {
+      // The page may show why nothing moves; cleared once bytes flow again.
+      this.errorCode = code;
+      this.errorMessage = message || `error ${code}`;
+      this.#showingRetryError = true;
+      this.#progress.flush();
       this.#disconnected();
     } else {
       this.#fail(code, message || `error ${code}`);
@@ -474,7 +594,32 @@ export class UploadCore {
     this.#reconnectTimer = null;
   }
 
+  /**
+   * The ticket was finished by an earlier connection (perhaps before a
+   * reload). If the server says which file it stored and ours is another
+   * one, this is no success: the user presented a different file.
+   *
+   * @param {string | null} storedSha256
+   */
+  #finishedElsewhere(storedSha256) {
+    if (storedSha256 === null || !this.#integrity || this.#hashing === null) {
+      this.#finish();
+      return;
+    }
+    // Decided once our own digest is known; the connection is done either way.
+    this.#dropConnection();
+    void this.#hashing.then(() => {
+      if (this.isOver) return; // the hash failed: that said it already
+      if (this.sha256 !== null && this.sha256 !== storedSha256) {
+        this.#fail(DIGEST_MISMATCH, 'the ticket was finished with another file (its SHA-256 differs from this file\'s)');
+      } else {
+        this.#finish();
+      }
+    });
+  }
+
   #finish() {
+    this.#clearRetryError();
     // Finished without having seen the last ack (error 4 "finished"): the file is all there.
     if (!this.allAcked) {
       this.sentOffset = this.size;
@@ -488,6 +633,7 @@ export class UploadCore {
    * @param {string} message
    */
   #fail(code, message) {
+    this.#showingRetryError = false;
     this.errorCode = code;
     this.errorMessage = message;
     this.#end('failed');
@@ -495,6 +641,8 @@ export class UploadCore {
 
   /** @param {'finished' | 'cancelled' | 'failed'} outcome */
   #end(outcome) {
+    if (outcome === 'cancelled') this.#clearRetryError();
+    void this.#resumeStore?.forget(this.#file, this.#ticketId);
     this.#dropConnection();
     this.#cancelReconnect();
     this.#progress.cancel();

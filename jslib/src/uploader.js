@@ -9,6 +9,8 @@ const EVENTS_WITH_CALLBACKS = ['progress', 'finished', 'cancelled', 'error'];
  * @typedef {object} UploaderOptions
  * @property {string} [url]  WebSocket URL of the upload endpoint; default from set_server_hostname()
  * @property {import('./environment.js').Environment} [environment]  for tests and non-browser runtimes
+ * @property {boolean} [integrity]  false: no SHA-256 of the file, no end-to-end check (for benchmarks)
+ * @property {boolean} [remember]  false: not remembered for findResumable()
  */
 
 /**
@@ -36,7 +38,7 @@ class IncomingUploader extends EventTarget {
    * @param {Blob} file
    * @param {UploaderOptions} [options]
    */
-  constructor(ticketId, file, { url, environment = browserEnvironment() } = {}) {
+  constructor(ticketId, file, { url, environment = browserEnvironment(), integrity = true, remember = true } = {}) {
     super();
     if (typeof ticketId !== 'string' || ticketId === '') {
       throw new TypeError('incoming.Uploader: ticketId must be a non-empty string');
@@ -54,6 +56,8 @@ class IncomingUploader extends EventTarget {
       socketUrl: url ? () => url : uploadSocketUrl,
       environment,
       notify: (type) => this.dispatchEvent(new Event(type)),
+      integrity,
+      remember,
     });
   }
 
@@ -83,10 +87,21 @@ class IncomingUploader extends EventTarget {
   get state_msg() { return this.#core.stateMessage(); }
   /** Why the upload was cancelled (the server's word), or null. */
   get cancel_msg() { return this.#core.cancelReason; }
-  /** The error code once the upload failed: the server's, or 0 for a failure in the browser. */
+  /**
+   * The error code once the upload failed: the server's, or 0 for a failure in the browser.
+   * While retrying after a retryable error (10, 12, 13, 21): that error, until bytes flow again.
+   */
   get error_code() { return this.#core.errorCode; }
-  /** What went wrong, once the upload failed. */
+  /** What went wrong (see error_code). */
   get error_msg() { return this.#core.errorMessage; }
+  /** Bytes per second the server stores, smoothed over the last seconds; 0 until measured. */
+  get bytes_per_second() { return this.#core.bytesPerSecond; }
+  /** Seconds until every byte is acknowledged at that rate; null until measured. */
+  get seconds_left() { return this.#core.secondsLeft; }
+  /** The web-app backend's result (any JSON value) once finished, if it gave one; else null. */
+  get result() { return this.#core.result; }
+  /** This page's SHA-256 of the file (64 hex digits) once computed; null before, or with integrity off. */
+  get sha256() { return this.#core.sha256; }
 
   /** A connection is open and the server has welcomed it. */
   get connected() { return this.#core.phase === 'connected'; }

@@ -9,7 +9,7 @@ import vm from 'node:vm';
 import { BUNDLES, buildBundles, shippedDir } from '../build.mjs';
 import { FakeSocket } from './fakes.js';
 
-const PUBLIC_NAMES = ['UploadError', 'Uploader', 'set_server_hostname', 'upload'];
+const PUBLIC_NAMES = ['UploadError', 'Uploader', 'findResumable', 'set_server_hostname', 'upload'];
 
 /** Builds the bundles once into a temporary directory for all tests here. */
 const built = (async () => {

@@ -2,6 +2,7 @@
  * Fakes that the tests drive by hand: a clock with timers, a WebSocket whose
  * server side the test plays, and files that hand out Blob-like slices.
  */
+import { ResumeStore } from '../src/resume_store.js';
 import { Uploader } from '../src/uploader.js';
 
 export const MiB = 1024 * 1024;
@@ -196,10 +197,11 @@ export class FakeFile extends FakeBlob {
   /** How many bytes are on disk: reads stop there, as when the file was shortened. */
   bytesOnDisk;
 
-  constructor(size, name = 'fake.bin') {
+  constructor(size, name = 'fake.bin', lastModified = 1_700_000_000_000) {
     super(/** @type {any} */ (null), 0, size);
     this.file = this;
     this.name = name;
+    this.lastModified = lastModified;
     this.bytesOnDisk = size;
   }
 
@@ -220,6 +222,61 @@ export class FakeFile extends FakeBlob {
   }
 }
 
+/** A hashFile() whose jobs the test finishes by hand, as a Worker would. */
+export class FakeHasher {
+  /** @type {{blob: Blob, resolve: (hex: string) => void, reject: (error: Error) => void}[]} */
+  jobs = [];
+
+  hashFile = (blob) => new Promise((resolve, reject) => this.jobs.push({ blob, resolve, reject }));
+
+  /** Finishes the latest job with `hex`. */
+  finish(hex = DIGEST_A) {
+    this.jobs[this.jobs.length - 1].resolve(hex);
+  }
+}
+
+export const DIGEST_A = 'a'.repeat(64);
+export const DIGEST_B = 'b'.repeat(64);
+
+/** The storage behind a ResumeStore, as a Map the test can look into. */
+export class MemoryStorage {
+  /** @type {Map<string, object>} */
+  map = new Map();
+  /** @type {string[]} 'set KEY' and 'delete KEY', in order */
+  log = [];
+  get = async (key) => this.map.get(key);
+  set = async (key, value) => {
+    this.log.push(`set ${key}`);
+    this.map.set(key, structuredClone(value));
+  };
+  delete = async (key) => {
+    this.log.push(`delete ${key}`);
+    this.map.delete(key);
+  };
+}
+
+/** @returns {{store: ResumeStore, storage: MemoryStorage}} */
+export function memoryResumeStore() {
+  const storage = new MemoryStorage();
+  return { store: new ResumeStore(async () => storage), storage };
+}
+
+/**
+ * Plays a link of `bytesPerSecond`: acknowledges everything sent, each time
+ * as much later as that link would take, until the uploader has measured at
+ * least half that rate.
+ */
+export async function warmUp(world, ws, uploader, bytesPerSecond) {
+  for (let step = 0; step < 10_000 && uploader.bytes_per_second < bytesPerSecond / 2; step++) {
+    const sent = uploader.bytes_tx;
+    world.clock.advance(((sent - uploader.bytes_acked) * 1000) / bytesPerSecond);
+    ws.drain();
+    ws.ack(sent);
+    await settle();
+  }
+  if (uploader.bytes_per_second < bytesPerSecond / 2) throw new Error('the rate did not come up');
+}
+
 /** Lets pending promise callbacks (file reads) run. */
 export async function settle() {
   for (let i = 0; i < 3; i++) await new Promise((resolve) => setImmediate(resolve));
@@ -229,7 +286,7 @@ export async function settle() {
  * A fake environment and a way to make uploaders in it. `sockets` lists every
  * socket the uploaders opened, in order.
  */
-export function makeWorld({ random = () => 0.5 } = {}) {
+export function makeWorld({ random = () => 0.5, hasher = null, store = null } = {}) {
   const clock = new FakeClock();
   /** @type {FakeSocket[]} */
   const sockets = [];
@@ -244,6 +301,8 @@ export function makeWorld({ random = () => 0.5 } = {}) {
     setTimeout: clock.setTimeout,
     clearTimeout: clock.clearTimeout,
     random,
+    hashFile: hasher?.hashFile,
+    resumeStore: store,
   };
 
   /**
@@ -251,8 +310,8 @@ export function makeWorld({ random = () => 0.5 } = {}) {
    * @returns {{uploader: ReturnType<typeof Uploader>, calls: Record<string, number>, events: string[]}}
    *   the uploader, how often each on… callback was called, and the events dispatched in order
    */
-  function uploaderFor(file, ticket = 'T1') {
-    const uploader = Uploader(ticket, /** @type {Blob} */ (file), { url: 'ws://test/upload_ws', environment });
+  function uploaderFor(file, ticket = 'T1', options = {}) {
+    const uploader = Uploader(ticket, /** @type {Blob} */ (file), { url: 'ws://test/upload_ws', environment, ...options });
     const calls = { progress: 0, finished: 0, cancelled: 0, error: 0 };
     const events = [];
     for (const type of Object.keys(calls)) uploader[`on${type}`] = () => calls[type]++;

@@ -134,17 +134,58 @@ test('an hour offline does not stop it: it keeps retrying at the cap and finishe
   assert.equal(calls.finished, 1);
 });
 
-for (const [code, name] of [[10, 'idle_timeout'], [12, 'storage_failed'], [13, 'shutting_down']]) {
-  test(`error ${code} (${name}) is retried: reconnects with backoff and calls no onerror`, async () => {
+for (const [code, name] of [[10, 'idle_timeout'], [12, 'storage_failed'], [13, 'shutting_down'], [21, 'storage_full']]) {
+  test(`error ${code} (${name}) is retried: reconnects with backoff, shows the error meanwhile and calls no onerror`, async () => {
     const { world, ws, uploader, calls } = await connectedUpload();
-    ws.error(code);
+    const progressBefore = calls.progress;
+    ws.error(code, `the server says ${name}`);
     assert.equal(calls.error, 0);
-    assert.equal(uploader.error_code, null);
+    assert.equal(uploader.error_code, code, 'the page can show why nothing moves');
+    assert.equal(uploader.error_msg, `the server says ${name}`);
+    assert.equal(calls.progress, progressBefore + 1, 'onprogress tells the page at once');
     assert.match(uploader.state_msg, /^reconnecting in/);
     world.clock.advance(1000);
     assert.equal(world.sockets.length, 2);
+    const again = world.lastSocket();
+    again.open();
+    again.welcome({ offset: 4, chunkSize: 4, window: 12 });
+    await settle();
+    assert.equal(uploader.error_code, code, 'a welcome alone is no progress: the error stays until bytes flow');
+    again.ack(8);
+    assert.equal(uploader.error_code, null, 'cleared once the server acknowledges bytes again');
+    assert.equal(uploader.error_msg, null);
+    world.clock.advance(200);
+    assert.ok(calls.progress >= progressBefore + 2, 'and the page hears of it');
   });
 }
+
+test('a retryable error kept through several failed reconnections is replaced by the latest one', async () => {
+  const { world, ws, uploader } = await connectedUpload();
+  ws.error(12, 'disk error');
+  world.clock.advance(1000);
+  world.lastSocket().drop(1006); // a plain disconnect changes nothing
+  assert.equal(uploader.error_code, 12);
+  world.clock.advance(2000);
+  const third = world.lastSocket();
+  third.open();
+  third.error(21, 'no space left');
+  assert.equal(uploader.error_code, 21);
+  assert.equal(uploader.error_msg, 'no space left');
+  assert.equal(uploader.state_msg.startsWith('reconnecting'), true);
+});
+
+test('a retryable error is cleared when the ticket turns out to be stored already', async () => {
+  const { world, ws, uploader, calls } = await connectedUpload();
+  ws.error(13, 'restarting');
+  world.clock.advance(1000);
+  const again = world.lastSocket();
+  again.open();
+  again.welcome({ offset: 40, chunkSize: 4, window: 12, state: 'handing_over' });
+  assert.equal(uploader.error_code, null);
+  again.state('finished');
+  assert.equal(calls.finished, 1);
+  assert.equal(uploader.error_code, null);
+});
 
 for (const [code, name] of [
   [1, 'bad_request'],
@@ -159,6 +200,7 @@ for (const [code, name] of [
   [11, 'taken_over'],
   [14, 'wrong_state'],
   [15, 'handover_failed'],
+  [20, 'digest_mismatch'],
 ]) {
   test(`error ${code} (${name}) ends the upload: onerror with the server's code and message, and no reconnection`, async () => {
     const { world, ws, uploader, calls } = await connectedUpload();
