@@ -1504,6 +1504,7 @@ var incoming = (() => {
       this.#serverStateChanged(state);
       if (this.isOver) return;
       this.#remember(true);
+      if (!this.cancelling) this.#sendDigest();
       if (this.cancelling) {
         this.#sendCancel();
       } else if (STATES_AFTER_UPLOAD.has(state)) {
@@ -1514,7 +1515,6 @@ var incoming = (() => {
         if (state === "paused") this.#send({ type: "unpause" });
         this.#pump();
       }
-      if (!this.cancelling) this.#sendDigest();
     }
     /** @param {string} state */
     #serverStateChanged(state) {
@@ -1539,7 +1539,9 @@ var incoming = (() => {
         /** @type {(blob: Blob) => Promise<string>} */
         this.#env.hashFile
       );
-      this.#hashing = Promise.resolve().then(() => hashFile2(this.#snapshot)).then(
+      this.#hashing = new Promise((resolve) => {
+        resolve(hashFile2(this.#snapshot));
+      }).then(
         (hex) => {
           this.sha256 = hex;
           if (this.phase === "connected" && !this.cancelling) this.#sendDigest();
@@ -1733,15 +1735,20 @@ var incoming = (() => {
         this.#finish();
         return;
       }
-      this.#dropConnection();
-      void this.#hashing.then(() => {
+      const decide = () => {
         if (this.isOver) return;
         if (this.sha256 !== null && this.sha256 !== storedSha256) {
           this.#fail(DIGEST_MISMATCH, "the ticket was finished with another file (its SHA-256 differs from this file's)");
         } else {
           this.#finish();
         }
-      });
+      };
+      if (this.sha256 !== null) {
+        decide();
+        return;
+      }
+      this.#dropConnection();
+      void this.#hashing.then(decide);
     }
     #finish() {
       this.#clearRetryError();

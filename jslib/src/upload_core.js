@@ -351,6 +351,8 @@ export class UploadCore {
     this.#serverStateChanged(state);
     if (this.isOver) return;
     this.#remember(true);
+    // Every connection hears the digest (the server keeps the first), ahead of the bytes.
+    if (!this.cancelling) this.#sendDigest();
     if (this.cancelling) {
       this.#sendCancel();
     } else if (STATES_AFTER_UPLOAD.has(state)) {
@@ -363,8 +365,6 @@ export class UploadCore {
       if (state === 'paused') this.#send({ type: 'unpause' });
       this.#pump();
     }
-    // Every connection hears the digest (the server keeps the first); the bytes come after it.
-    if (!this.cancelling) this.#sendDigest();
   }
 
   /** @param {string} state */
@@ -389,8 +389,8 @@ export class UploadCore {
   #startHashing() {
     if (!this.#integrity || this.#hashing !== null) return;
     const hashFile = /** @type {(blob: Blob) => Promise<string>} */ (this.#env.hashFile);
-    this.#hashing = Promise.resolve()
-      .then(() => hashFile(this.#snapshot))
+    // Started at once; a hasher that throws rejects the promise like one that fails later.
+    this.#hashing = new Promise((resolve) => { resolve(hashFile(this.#snapshot)); })
       .then(
         (hex) => {
           this.sha256 = hex;
@@ -606,16 +606,21 @@ export class UploadCore {
       this.#finish();
       return;
     }
-    // Decided once our own digest is known; the connection is done either way.
-    this.#dropConnection();
-    void this.#hashing.then(() => {
+    const decide = () => {
       if (this.isOver) return; // the hash failed: that said it already
       if (this.sha256 !== null && this.sha256 !== storedSha256) {
         this.#fail(DIGEST_MISMATCH, 'the ticket was finished with another file (its SHA-256 differs from this file\'s)');
       } else {
         this.#finish();
       }
-    });
+    };
+    if (this.sha256 !== null) {
+      decide();
+      return;
+    }
+    // Decided once our own digest is known; the connection is done either way.
+    this.#dropConnection();
+    void this.#hashing.then(decide);
   }
 
   #finish() {
