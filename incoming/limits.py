@@ -109,6 +109,18 @@ def client_address(peer_host: str, forwarded_for: str | None,
 
 # -- per address: open connections and their rate -------------------------------------------------
 
+def limit_key(address: str) -> str:
+    """What the per-address limits count: the address, or for IPv6 its /64.
+
+    One IPv6 host usually holds a whole /64 and may pick any address in it,
+    so counting single addresses would let it step around the limits.
+    """
+    parsed = _address(address)
+    if isinstance(parsed, ipaddress.IPv6Address):
+        return str(ipaddress.IPv6Network((parsed, 64), strict=False))
+    return address
+
+
 @attrs.define
 class _Bucket:
     tokens: float
@@ -148,6 +160,7 @@ class ConnectionLimits:
 
     def admit(self, address: str) -> Refusal | None:
         """Count a new connection from ``address``, or say why it is refused (not counted)."""
+        address = limit_key(address)
         now = self._clock.seconds()
         self._forget_quiet(now)
         bucket = self._buckets.get(address) or _Bucket(tokens=self.burst, updated=now)
@@ -169,6 +182,7 @@ class ConnectionLimits:
 
     def release(self, address: str) -> None:
         """A connection :meth:`admit` counted has closed."""
+        address = limit_key(address)
         bucket = self._buckets.get(address)
         if bucket is None or bucket.open <= 0:
             return

@@ -49,6 +49,8 @@ from incoming.unmasking import MaskedBytes, pass_through_masker, turned
 
 MAX_TEXT_MESSAGE = 16 * 1024
 MAX_TICKET_ID = 256
+MAX_WAITING_MESSAGES = 8
+"""Text messages a client may send after its hello before the welcome (they wait for it)."""
 BATCH_BYTES = 4 << 20
 """While a write is under way, received bytes gather up to this much for the next one.
 
@@ -408,6 +410,10 @@ class UploadProtocol(WebSocketServerProtocol):
                                      "text message is not a JSON object with a type"))
             return
         if self._phase is Phase.BEGINNING:
+            if len(self._waiting_messages) >= MAX_WAITING_MESSAGES:
+                self._fail(IncomingError(ErrorCode.BAD_REQUEST,
+                                         "too many messages before the welcome"))
+                return
             self._waiting_messages.append(message)  # handled once the welcome is out
             return
         self._dispatch(message)

@@ -180,8 +180,17 @@ def access_log_line(timestamp: str, request: Request) -> str:
     line = f"{request.method.decode('latin-1')} {redacted_uri(request.uri)} " \
            f"{request.clientproto.decode('latin-1')}"
     return (f'"{address}" - - {timestamp} "{quoted(line)}" {request.code} '
-            f'{request.sentLength or "-"} "{quoted(request.getHeader("referer"))}" '
+            f'{request.sentLength or "-"} "{quoted(_referer(request))}" '
             f'"{quoted(request.getHeader("user-agent"))}"')
+
+
+def _referer(request: Request) -> str | None:
+    """The Referer, with its query redacted like ours: a page's URL may hold a ticket ID."""
+    referer = request.getHeader("referer")
+    if not referer:
+        return None
+    page, _, query = referer.partition("?")
+    return page + (redacted_uri(b"/?" + query.encode("latin-1", "replace"))[1:] if query else "")
 
 
 # -- deadlines and body limits ------------------------------------------------------------------

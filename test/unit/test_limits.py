@@ -289,3 +289,19 @@ def test_listeners_get_a_listen_queue_for_bursts(description, expected):
     from incoming.limits import with_backlog
 
     assert with_backlog(description) == expected
+
+
+def test_ipv6_addresses_count_per_64_network():
+    """Addresses of one IPv6 /64 share one allowance: a host cannot step around the caps by
+    picking new addresses from its network; IPv4 addresses count one by one."""
+    from incoming.limits import limit_key
+
+    assert limit_key("2001:db8:1:2::1") == limit_key("2001:db8:1:2:ffff::9") == "2001:db8:1:2::/64"
+    assert limit_key("2001:db8:1:3::1") != limit_key("2001:db8:1:2::1")
+    assert limit_key("192.0.2.1") == "192.0.2.1"
+    limits = ConnectionLimits(clock_at(), per_address=2, rate_per_address=100)
+    assert limits.admit("2001:db8::1") is None
+    assert limits.admit("2001:db8::2") is None
+    assert limits.admit("2001:db8::3") is not None
+    limits.release("2001:db8::1")
+    assert limits.admit("2001:db8::4") is None

@@ -400,6 +400,22 @@ def test_messages_sent_before_the_welcome_wait_for_it(tmp_path):
     assert kinds == ["welcome", "cancelled"]
 
 
+def test_messages_waiting_for_the_welcome_are_bounded(tmp_path):
+    """A client that floods text messages while its hello is being checked is refused with
+    error 1 once more than a few wait, instead of queueing without bound."""
+    from incoming.upload_protocol import MAX_WAITING_MESSAGES
+
+    server = Server(tmp_path, threads=HeldThreads())
+    ticket = server.ticket()
+    conn = server.connect()
+    conn.send({"type": "hello", "ticket": ticket.id, "size": 100})
+    for _ in range(MAX_WAITING_MESSAGES + 1):
+        conn.send({"type": "pause"})
+    error = conn.messages()[-1]
+    assert (error["type"], error["code"]) == ("error", 1)
+    assert error["message"] == "too many messages before the welcome"
+
+
 def test_config_sizes_reach_the_client(tmp_path):
     """welcome carries the server's configured chunk size and window."""
     config = attrs.evolve(SMALL, chunk_size=4096, window_size=12288)

@@ -315,3 +315,17 @@ def test_a_cut_tcp_client_is_half_closed_and_read_until_the_linger_ends():
     channel.dataReceived(b"a" * 10000)  # still arriving: read and dropped
     clock.advance(LINGER)
     assert transport.aborted
+
+
+def test_access_log_line_redacts_the_referer_query():
+    """A page URL in the Referer that carries a ticket ID or a secret is redacted too."""
+    request = Request(DummyChannel())
+    request.method = b"GET"
+    request.uri = b"/incoming/0.1/frontend/incoming.js"
+    request.clientproto = b"HTTP/1.1"
+    request.code = 200
+    request.requestHeaders.setRawHeaders(
+        b"referer", [b"https://app.test/upload?ticket=0123456789abcdefXYZ&backendSecret=s3"])
+    line = access_log_line("[30/Nov/2026:20:00:00 +0000]", request)
+    assert '"https://app.test/upload?ticket=01234567&backendSecret=[redacted]"' in line
+    assert "0123456789" not in line and "s3" not in line.split('"')[-4]
