@@ -67,9 +67,11 @@ class Browser:
         self.server = server
 
     def start(self, uploads: list[dict[str, Any]], upload_host: str | None = None,
-              timeout: float = 60.0) -> subprocess.Popen[str]:
+              timeout: float = 60.0, **more: Any) -> subprocess.Popen[str]:
+        """``more``: further driver parameters (``reload={...}``, see driver.mjs)."""
         params = {"libraryUrl": f"{self.server.base_url}/incoming/0.1/frontend/incoming.js",
-                  "uploadHost": upload_host, "uploads": uploads, "timeoutMs": timeout * 1000}
+                  "uploadHost": upload_host, "uploads": uploads, "timeoutMs": timeout * 1000,
+                  **more}
         return subprocess.Popen(
             ["node", str(HERE / "driver.mjs"), self.engine, self.page_url, json.dumps(params)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

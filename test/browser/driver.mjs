@@ -69,6 +69,16 @@ async function useDemo(browser, { files, timeoutMs }) {
   }, [names, timeoutMs]);
 }
 
+// Uploads a file from disk, reloads the page mid-upload, picks the same file again and resumes.
+async function reloadMidUpload(browser, params) {
+  await browser.pickFiles([params.reload.path]);
+  const before = await browser.page.evaluate((p) => window.startPicked(p), { ...params, ...params.reload });
+  await browser.page.reload();
+  await browser.pickFiles([params.reload.path]);
+  const after = await browser.page.evaluate((p) => window.resumePicked(p), { ...params, ...params.reload });
+  return { before, after };
+}
+
 const profile = fs.mkdtempSync(path.join(os.tmpdir(), `incoming-${engine}-`));
 const browser = await (engine === "firefox" ? firefox : chromium)(profile);
 try {
@@ -77,7 +87,9 @@ try {
   // Both drivers pass one serialisable argument to the page function.
   const result = params.demo
     ? await useDemo(browser, params.demo)
-    : await browser.page.evaluate((p) => window.runScenario(p), params);
+    : params.reload
+      ? await reloadMidUpload(browser, params)
+      : await browser.page.evaluate((p) => window.runScenario(p), params);
   process.stdout.write(JSON.stringify(result) + "\n");
 } finally {
   await browser.close();

@@ -4,7 +4,12 @@ It forwards each accepted connection to the target. :meth:`CuttableProxy.cut`
 drops every open connection at once (an abortive close, as when a network
 goes away); new connections are accepted as before. ``rate`` limits the
 client-to-server direction in bytes per second, so that an upload lasts long
-enough to be cut in the middle.
+enough to be cut in the middle. ``flip_at`` damages the upload on the way: on
+the first connection, the client-to-server byte at that position (counted
+from the connection's first byte, handshake included) has its lowest bit
+flipped. WebSocket client frames are masked, but flipping a masked payload
+byte still flips the same bit of the unmasked payload: the server receives
+one wrong byte (choose a position well inside the file's bytes).
 """
 
 from __future__ import annotations
@@ -16,9 +21,13 @@ import time
 
 
 class CuttableProxy:
-    def __init__(self, target_port: int, rate: float | None = None) -> None:
+    def __init__(self, target_port: int, rate: float | None = None,
+                 flip_at: int | None = None) -> None:
         self._target = ("127.0.0.1", target_port)
         self._rate = rate
+        self._flip_at = flip_at
+        self.flipped = 0
+        """How many bytes were flipped (0 or 1)."""
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = self._listener.getsockname()[1]
         self._lock = threading.Lock()
@@ -62,11 +71,13 @@ class CuttableProxy:
             with self._lock:
                 self._open += [client, server]
                 self.accepted += 1
-            threading.Thread(target=self._pump, args=(client, server, self._rate),
+                flip_at = self._flip_at if self.accepted == 1 else None
+            threading.Thread(target=self._pump, args=(client, server, self._rate, flip_at),
                              daemon=True).start()
             threading.Thread(target=self._pump, args=(server, client, None), daemon=True).start()
 
-    def _pump(self, source: socket.socket, sink: socket.socket, rate: float | None) -> None:
+    def _pump(self, source: socket.socket, sink: socket.socket, rate: float | None,
+              flip_at: int | None = None) -> None:
         started, moved = time.monotonic(), 0
         try:
             while True:
@@ -74,6 +85,11 @@ class CuttableProxy:
                 if not data:
                     sink.shutdown(socket.SHUT_WR)
                     return
+                if flip_at is not None and moved <= flip_at < moved + len(data):
+                    damaged = bytearray(data)
+                    damaged[flip_at - moved] ^= 0x01
+                    data = bytes(damaged)
+                    self.flipped += 1
                 sink.sendall(data)
                 moved += len(data)
                 if rate:

@@ -1,12 +1,12 @@
 // Incoming!! demo page: one ticket and one incoming.Uploader per file, and the list of
-// files that arrived. Uses only the library's 0.1 API and the demo server's two endpoints.
+// files that arrived. Uses only the library's public API and the demo server's two endpoints.
+// A file picked again after a reload continues on its ticket (incoming.findResumable); where
+// the File System Access API exists, files picked with it can continue after a browser restart.
 'use strict';
 
 (() => {
   /** How often the "Arrived" list is fetched. */
   const ARRIVED_POLL_MS = 2000;
-  /** Speed is measured over this much recent time, so it follows changes without jumping about. */
-  const SPEED_WINDOW_MS = 3000;
   /** Rows are redrawn this often besides on events, for the reconnect countdown and a speed falling to 0. */
   const REDRAW_MS = 1000;
 
@@ -47,24 +47,147 @@
     dropZone.classList.add('dragging');
   }
 
-  /** @param {FileList} files */
-  function addFiles(files) {
-    for (const file of files) startUpload(new UploadRow(file));
+  /**
+   * @param {Iterable<File>} files
+   * @param {FileSystemFileHandle[]} [handles]  the files' handles, when picked with showOpenFilePicker
+   */
+  function addFiles(files, handles = []) {
+    [...files].forEach((file, i) => offerOrStart(new UploadRow(file), handles[i] ?? null));
   }
 
-  /** @param {UploadRow} row */
-  async function startUpload(row) {
-    let ticket;
-    try {
-      ticket = await newTicket();
-    } catch (error) {
-      row.showProblem(`could not get a ticket: ${error.message}`);
+  /**
+   * A file with an unfinished upload in this browser: ask whether to continue it. Else upload it.
+   *
+   * @param {UploadRow} row
+   * @param {FileSystemFileHandle | null} handle
+   */
+  async function offerOrStart(row, handle) {
+    const found = await incoming.findResumable(row.file);
+    if (!found) {
+      startUpload(row, handle);
       return;
+    }
+    row.offerResume(found, {
+      resume: () => startUpload(row, handle, found.ticket),
+      restart: () => startUpload(row, handle),
+    });
+  }
+
+  /**
+   * @param {UploadRow} row
+   * @param {FileSystemFileHandle | null} handle  kept until the upload ends, to continue after a restart
+   * @param {string} [ticket]  an unfinished upload's ticket, to continue it
+   */
+  async function startUpload(row, handle, ticket) {
+    if (!ticket) {
+      try {
+        ticket = await newTicket();
+      } catch (error) {
+        row.showProblem(`could not get a ticket: ${error.message}`);
+        return;
+      }
     }
     const uploader = incoming.Uploader(ticket, row.file);
     row.attach(uploader);
     uploader.onfinished = () => refreshArrived();
+    if (handle) {
+      void handleStore.put(ticket, handle);
+      for (const type of ['finished', 'cancelled', 'error']) {
+        uploader.addEventListener(type, () => handleStore.delete(ticket));
+      }
+    }
     uploader.start();
+  }
+
+  // -- continuing after a browser restart (File System Access API, Chromium) -----------------
+
+  /** File handles of unfinished uploads, by ticket, in IndexedDB (handles survive a restart there). */
+  const handleStore = {
+    open() {
+      this.db ??= new Promise((resolve, reject) => {
+        const request = indexedDB.open('incoming-demo-handles', 1);
+        request.onupgradeneeded = () => request.result.createObjectStore('handles');
+        request.onsuccess = () => resolve(request.result);
+        request.onerror = () => reject(request.error);
+      });
+      return this.db;
+    },
+    async run(mode, act) {
+      const db = await this.open();
+      return new Promise((resolve, reject) => {
+        const transaction = db.transaction('handles', mode);
+        const request = act(transaction.objectStore('handles'));
+        transaction.oncomplete = () => resolve(request.result);
+        transaction.onerror = () => reject(transaction.error);
+      });
+    },
+    put(ticket, handle) { return this.run('readwrite', (store) => store.put(handle, ticket)).catch(() => {}); },
+    delete(ticket) { return this.run('readwrite', (store) => store.delete(ticket)).catch(() => {}); },
+    async all() {
+      const [tickets, handles] = await Promise.all([
+        this.run('readonly', (store) => store.getAllKeys()),
+        this.run('readonly', (store) => store.getAll()),
+      ]);
+      return tickets.map((ticket, i) => ({ ticket, handle: handles[i] }));
+    },
+  };
+
+  const pickHandlesButton = document.getElementById('pick-handles');
+  const unfinishedList = document.getElementById('unfinished');
+
+  if (typeof window.showOpenFilePicker === 'function') {
+    pickHandlesButton.hidden = false;
+    pickHandlesButton.addEventListener('click', async () => {
+      let handles;
+      try {
+        handles = await window.showOpenFilePicker({ multiple: true });
+      } catch {
+        return; // the user closed the picker
+      }
+      addFiles(await Promise.all(handles.map((handle) => handle.getFile())), handles);
+    });
+    offerUnfinished();
+  }
+
+  /** Lists the uploads left unfinished by an earlier visit whose file handles are kept. */
+  async function offerUnfinished() {
+    let kept;
+    try {
+      kept = await handleStore.all();
+    } catch {
+      return;
+    }
+    for (const { ticket, handle } of kept) {
+      const item = document.createElement('li');
+      item.className = 'upload';
+      const button = document.createElement('button');
+      button.type = 'button';
+      button.textContent = `Continue uploading ${handle.name}`;
+      const forget = document.createElement('button');
+      forget.type = 'button';
+      forget.className = 'secondary';
+      forget.textContent = 'Forget it';
+      item.append(button, ' ', forget);
+      unfinishedList.append(item);
+      forget.addEventListener('click', () => {
+        void handleStore.delete(ticket);
+        item.remove();
+      });
+      button.addEventListener('click', async () => {
+        // The browser asks the user again for leave to read the file (a click is needed for that).
+        if ((await handle.requestPermission({ mode: 'read' })) !== 'granted') return;
+        let file;
+        try {
+          file = await handle.getFile();
+        } catch (error) {
+          button.textContent = `${handle.name} cannot be read any more: ${error.message}`;
+          button.disabled = true;
+          return;
+        }
+        item.remove();
+        startUpload(new UploadRow(file), handle, ticket);
+      });
+    }
   }
 
   /** @returns {Promise<string>} a new ticket's ID from the demo server */
@@ -82,8 +205,6 @@
       this.file = file;
       /** @type {ReturnType<typeof incoming.Uploader> | null} */
       this.uploader = null;
-      /** @type {{at: number, acked: number}[]} recent samples of bytes_acked, oldest first */
-      this.samples = [];
       this.element = rowTemplate.content.firstElementChild.cloneNode(true);
       this.part('.name').textContent = file.name;
       this.part('.size').textContent = formatBytes(file.size);
@@ -112,18 +233,38 @@
       this.redraw();
     }
 
+    /**
+     * The same file has an unfinished upload: let the user choose.
+     *
+     * @param {{ticket: string, bytes_acked: number}} found
+     * @param {{resume: () => void, restart: () => void}} choices
+     */
+    offerResume(found, { resume, restart }) {
+      const stored = this.file.size ? Math.floor((100 * found.bytes_acked) / this.file.size) : 0;
+      this.part('.state').textContent = `an earlier upload of this file stopped at ${stored} %`;
+      this.part('progress').value = this.file.size ? found.bytes_acked / this.file.size : 0;
+      const resumeButton = this.part('.resume');
+      const restartButton = this.part('.restart');
+      resumeButton.hidden = restartButton.hidden = false;
+      const choose = (action) => () => {
+        resumeButton.hidden = restartButton.hidden = true;
+        action();
+      };
+      resumeButton.addEventListener('click', choose(resume), { once: true });
+      restartButton.addEventListener('click', choose(restart), { once: true });
+    }
+
     redraw() {
       const uploader = this.uploader;
-      const over = uploader.finished || uploader.cancelled || uploader.error_code !== null;
-      const remaining = uploader.bytes_total - uploader.bytes_acked;
-      // Speed and time left are shown only while bytes flow: a pause or a reconnection starts a new measurement.
-      const moving = uploader.connected && !uploader.paused && !uploader.cancelling && remaining > 0;
-      if (!moving) this.samples.length = 0;
-      const speed = moving ? this.measureSpeed(uploader.bytes_acked) : null;
+      const failed = uploader.state_msg === 'error'; // error_code alone may be a retryable error being retried
+      const over = uploader.finished || uploader.cancelled || failed;
+      // Speed and time left are shown only while bytes flow.
+      const moving = uploader.connected && !uploader.paused && !uploader.cancelling && uploader.bytes_acked < uploader.bytes_total;
+      const speed = uploader.bytes_per_second;
       this.part('progress').value = uploader.frac_complete;
       this.part('.state').textContent = describeState(uploader);
-      this.part('.speed').textContent = speed === null ? '' : `${(speed / 1e6).toFixed(1)} MB/s`;
-      this.part('.eta').textContent = moving ? timeLeft(remaining, speed) : '';
+      this.part('.speed').textContent = moving && speed > 0 ? `${(speed / 1e6).toFixed(1)} MB/s` : '';
+      this.part('.eta').textContent = moving ? timeLeft(uploader.seconds_left) : '';
       const pause = this.part('.pause');
       pause.textContent = uploader.paused ? 'Resume' : 'Pause';
       pause.setAttribute('aria-label', `${uploader.paused ? 'Resume' : 'Pause'} ${this.file.name}`);
@@ -131,22 +272,8 @@
       this.part('.cancel').disabled = !uploader.can_cancel;
       this.element.classList.toggle('finished', uploader.finished);
       this.element.classList.toggle('cancelled', uploader.cancelled);
-      this.element.classList.toggle('failed', uploader.error_code !== null);
+      this.element.classList.toggle('failed', failed);
       if (over) activeRows.delete(this);
-    }
-
-    /**
-     * @param {number} acked  bytes_acked now
-     * @returns {number | null} bytes per second over the recent past, null until measurable
-     */
-    measureSpeed(acked) {
-      const now = performance.now();
-      const samples = this.samples;
-      samples.push({ at: now, acked });
-      while (samples.length > 2 && now - samples[1].at >= SPEED_WINDOW_MS) samples.shift();
-      const oldest = samples[0];
-      const seconds = (now - oldest.at) / 1000;
-      return seconds < 0.5 ? null : (acked - oldest.acked) / seconds;
     }
 
     /** @param {string} message */
@@ -158,18 +285,17 @@
 
   /** @param {ReturnType<typeof incoming.Uploader>} uploader */
   function describeState(uploader) {
-    if (uploader.error_code !== null) return `error: ${uploader.error_msg}`;
+    if (uploader.state_msg === 'error') return `error: ${uploader.error_msg}`;
     if (uploader.cancelled && uploader.cancel_msg) return `cancelled: ${uploader.cancel_msg}`;
+    // Retrying after a retryable error (the server restarting, its disk full): say why.
+    if (uploader.error_code !== null) return `${uploader.state_msg} (${uploader.error_msg})`;
     return uploader.state_msg;
   }
 
-  /**
-   * @param {number} remaining  bytes
-   * @param {number | null} speed  bytes per second
-   */
-  function timeLeft(remaining, speed) {
-    if (!speed) return 'time left unknown';
-    const seconds = Math.ceil(remaining / speed);
+  /** @param {number | null} secondsLeft  from the uploader; null until its rate is measured */
+  function timeLeft(secondsLeft) {
+    if (secondsLeft === null) return 'time left unknown';
+    const seconds = Math.ceil(secondsLeft);
     if (seconds < 60) return `${seconds} s left`;
     const minutes = Math.floor(seconds / 60);
     if (minutes < 60) return `${minutes} min ${seconds % 60} s left`;

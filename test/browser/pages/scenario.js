@@ -2,7 +2,8 @@
 // made in the page, do what the scenario asks on the way, and report what the page saw.
 //
 // params: {libraryUrl, uploadHost?, uploads: [{ticket, size, name, pauseAfterMs?, pauseForMs?,
-//          cancelAfterMs?, cancelReason?}], timeoutMs}
+//          cancelAfterMs?, cancelReason?, integrity?}], timeoutMs}
+// startPicked/resumePicked upload the file picked in the page's file input, across a reload.
 "use strict";
 
 function loadLibrary(url) {
@@ -36,20 +37,34 @@ async function sha256Hex(file) {
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function runOne(spec, timeoutMs) {
-  const file = makeFile(spec.size, spec.name);
+  const file = spec.file ?? makeFile(spec.size, spec.name);
+  const options = spec.integrity === undefined ? {} : { integrity: spec.integrity };
+  const uploader = new incoming.Uploader(spec.ticket, file, options);
+  return follow(uploader, file, spec, timeoutMs);
+}
+
+function follow(uploader, file, spec, timeoutMs) {
   const seen = { states: [], progressCalls: 0, pausedAcked: null, resumedAcked: null,
-                 reconnects: 0 };
-  const uploader = new incoming.Uploader(spec.ticket, file);
+                 reconnects: 0, retryErrors: [], firstAcked: null };
   uploader.addEventListener("statechange", () => {
     const last = seen.states[seen.states.length - 1];
     if (uploader.state_msg !== last) seen.states.push(uploader.state_msg);
     if (uploader.state_msg.startsWith("reconnecting")) seen.reconnects += 1;
   });
-  uploader.onprogress = () => { seen.progressCalls += 1; };
+  uploader.onprogress = () => {
+    seen.progressCalls += 1;
+    if (seen.firstAcked === null && uploader.bytes_acked > 0) seen.firstAcked = uploader.bytes_acked;
+    // A retryable error shows while the uploader retries.
+    const last = seen.retryErrors[seen.retryErrors.length - 1];
+    if (uploader.error_code !== null && uploader.error_code !== last) seen.retryErrors.push(uploader.error_code);
+  };
   const started = performance.now();
 
   if (spec.pauseAfterMs !== undefined) {
     setTimeout(async () => {
+      seen.ackedAtPause = uploader.bytes_acked;
+      seen.rateAtPause = uploader.bytes_per_second;
+      seen.aheadAtPause = uploader.bytes_ahead;
       uploader.pause("pause");
       seen.pausedFlag = uploader.paused;
       // Bytes already handed to the socket still land; for the last second nothing may.
@@ -80,6 +95,9 @@ function runOne(spec, timeoutMs) {
         cancel_msg: uploader.cancel_msg,
         error_code: uploader.error_code,
         error_msg: uploader.error_msg,
+        backendResult: uploader.result,
+        librarySha256: uploader.sha256,
+        bytes_per_second: uploader.bytes_per_second,
         ...seen,
       });
     };
@@ -95,4 +113,32 @@ window.runScenario = async (params) => {
   await loadLibrary(params.libraryUrl);
   if (params.uploadHost) incoming.set_server_hostname(params.uploadHost);
   return Promise.all(params.uploads.map((spec) => runOne(spec, params.timeoutMs)));
+};
+
+function pickedFile() {
+  return document.querySelector("input[type=file]").files[0];
+}
+
+// Before the reload: upload the picked file until `stopAtBytes` are acknowledged, then return
+// (the driver reloads the page under the running upload).
+window.startPicked = async (params) => {
+  await loadLibrary(params.libraryUrl);
+  if (params.uploadHost) incoming.set_server_hostname(params.uploadHost);
+  const uploader = new incoming.Uploader(params.ticket, pickedFile());
+  uploader.start();
+  const deadline = performance.now() + params.timeoutMs;
+  while (uploader.bytes_acked < params.stopAtBytes && performance.now() < deadline) await sleep(20);
+  return { bytes_acked: uploader.bytes_acked, finished: uploader.finished,
+           remembered: await incoming.findResumable(pickedFile()) };
+};
+
+// After the reload: find the unfinished upload of the picked file and continue it.
+window.resumePicked = async (params) => {
+  await loadLibrary(params.libraryUrl);
+  if (params.uploadHost) incoming.set_server_hostname(params.uploadHost);
+  const file = pickedFile();
+  const found = await incoming.findResumable(file);
+  if (!found) return { found };
+  const result = await follow(new incoming.Uploader(found.ticket, file), file, {}, params.timeoutMs);
+  return { found, ...result, rememberedAfter: await incoming.findResumable(file) };
 };
