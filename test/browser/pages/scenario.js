@@ -2,7 +2,7 @@
 // made in the page, do what the scenario asks on the way, and report what the page saw.
 //
 // params: {libraryUrl, uploadHost?, uploads: [{ticket, size, name, pauseAfterMs?, pauseForMs?,
-//          cancelAfterMs?, cancelReason?, integrity?}], timeoutMs}
+//          cancelAfterMs?, cancelReason?, integrity?, remember?}], timeoutMs}
 // startPicked/resumePicked upload the file picked in the page's file input, across a reload.
 "use strict";
 
@@ -38,7 +38,9 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function runOne(spec, timeoutMs) {
   const file = spec.file ?? makeFile(spec.size, spec.name);
-  const options = spec.integrity === undefined ? {} : { integrity: spec.integrity };
+  const options = {};
+  if (spec.integrity !== undefined) options.integrity = spec.integrity;
+  if (spec.remember !== undefined) options.remember = spec.remember;
   const uploader = new incoming.Uploader(spec.ticket, file, options);
   return follow(uploader, file, spec, timeoutMs);
 }
