@@ -16,6 +16,7 @@ from twisted.logger import capturedLogs, formatEvent
 from incoming import webhooks
 from incoming.errors import ErrorCode, IncomingError
 from incoming.handover import (
+    BackendAnswer,
     MAX_ANSWER,
     BackendRefused,
     Handover,
@@ -67,8 +68,9 @@ def make(script, policy=POLICY):
 
 
 def result_of(d: Deferred):
+    """What the delivery fired with so far: the answer's state (done, wait, ok), or a failure."""
     results = []
-    d.addBoth(results.append)
+    d.addBoth(lambda r: results.append(r.state if isinstance(r, BackendAnswer) else r))
     return results
 
 
