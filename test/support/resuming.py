@@ -213,7 +213,15 @@ class ResumingUpload:
             self._send(attempt, conn)
             while True:  # read to the end: states, acks, the close
                 self._read(attempt, conn)
-        except (Closed, OSError):
+        except TimeoutError:
+            pass  # the server went silent: give up on this connection
+        except OSError:
+            # A send failed (the server closed while bytes were on their way): what it said
+            # before closing, an error most likely, may still wait to be read.
+            with contextlib.suppress(Closed, OSError):
+                conn.ws.sock.settimeout(2.0)
+                conn.until_closed()
+        except Closed:
             pass
         finally:
             conn.close()
