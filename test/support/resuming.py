@@ -160,7 +160,7 @@ class ResumingUpload:
                          f"close={a.close_code}")
         return "\n".join(lines)
 
-    # -- the client's side (its own thread) ---------------------------------------------------------
+    # -- the client's side (its own thread) ------------------------------------------------------
 
     def _note(self) -> None:
         with self._changed:
