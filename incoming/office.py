@@ -24,7 +24,14 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 import attrs
-from twisted.internet.defer import CancelledError, Deferred, fail, inlineCallbacks, succeed
+from twisted.internet.defer import (
+    CancelledError,
+    Deferred,
+    fail,
+    inlineCallbacks,
+    maybeDeferred,
+    succeed,
+)
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -531,7 +538,8 @@ class TicketMachine:
         self.listener = None
         self.upload = None
         if self.partial is not None and self.phase is Phase.RECEIVING:
-            self.partial.close()
+            # A failed write fails the close too; the next hello starts from what is on disk.
+            self.partial.close().addErrback(lambda _: None)
             saved = self._save(touch(self.ticket, self.office.clock.seconds(),
                                      bytes_received=self.partial.offset))
             self._guard(saved, "recording where the upload stopped")
@@ -641,11 +649,18 @@ class TicketOffice:
             begun: Deferred[Upload] = fail(IncomingError(ErrorCode.SHUTTING_DOWN,
                                                          "the server is shutting down"))
         else:
-            begun = self._machine(ticket_id).addCallback(
-                lambda machine: machine.handle("hello", hello, listener))
+            begun = self._machine(ticket_id).addCallback(self._hello, hello, listener)
         begun.addCallback(self._welcomed)
         begun.addErrback(self._refused, ticket_id)
         return begun
+
+    def _hello(self, machine: TicketMachine, hello: Hello,
+               listener: UploadListener) -> Deferred[Upload]:
+        def with_state(failure: Failure) -> Failure:
+            if failure.check(IncomingError) and failure.value.state is None:
+                failure.value.state = machine.ticket.state.value  # the client's news too
+            return failure
+        return maybeDeferred(machine.handle, "hello", hello, listener).addErrback(with_state)
 
     def _welcomed(self, upload: Upload) -> Upload:
         self.lifecycle.connected(upload.ticket, upload.offset)
