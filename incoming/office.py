@@ -391,11 +391,8 @@ class TicketMachine:
     def _abandon_damaged(self, stored: StoredFile) -> Deferred[None]:
         """The stored file is not the client's: it goes, like a cancel by the server."""
         self.partial = None
-        listener = self.listener
-        done = self._start_abandoning(State.CANCELLED, "server", DAMAGED, remove=stored.path)
-        if listener is not None:
-            listener.failed(IncomingError(ErrorCode.DIGEST_MISMATCH, DAMAGED))
-        return done
+        self._tell_failed(IncomingError(ErrorCode.DIGEST_MISMATCH, DAMAGED))
+        return self._start_abandoning(State.CANCELLED, "server", DAMAGED, remove=stored.path)
 
     def _start_abandoning(self, state: State, by: str, reason: str,
                           remove: str = "") -> Deferred[None]:
