@@ -25,6 +25,7 @@ from twisted.web.server import NOT_DONE_YET, Request
 from incoming.callback_policy import CallbackPolicy, CallbackRefused
 from incoming.config import parse_bool
 from incoming.errors import ErrorCode, IncomingError
+from incoming.handover import MAX_RESULT
 from incoming.office import TicketOffice
 from incoming.web import Folder, error_body, wants_json
 
@@ -44,7 +45,9 @@ class BackendAPI(Folder):
         calls: dict[str, tuple[tuple[bytes, ...], Callable[[Request], Deferred[Any]]]] = {
             "new_upload": ((b"POST",), lambda r: _new_upload(office, policy, r)),
             "cancel_upload": ((b"POST",), lambda r: _with_ticket(office.cancel_by_backend, r)),
-            "finish_upload": ((b"POST",), lambda r: _with_ticket(office.finish_upload, r)),
+            "finish_upload": ((b"POST",), lambda r: _with_ticket(
+                lambda ticket_id, secret: office.finish_upload(ticket_id, secret, _result(r)),
+                r)),
             "upload_status": ((b"GET", b"POST"), lambda r: _with_ticket(office.status, r)),
         }
         for name, (methods, handler) in calls.items():
@@ -113,6 +116,19 @@ def _with_ticket(call: Callable[[str, str], Deferred[Any]], request: Request) ->
     done = call(_param(request, "id"), _secret(request))
     return done.addCallback(
         lambda value: _json(request, value) if value else _answer(request, "ok", {"result": "ok"}))
+
+
+def _result(request: Request) -> str:
+    """``finish_upload``'s optional ``result``: JSON text for the page, kept compact."""
+    text = _param(request, "result", "")
+    if not text:
+        return ""
+    if len(text) > MAX_RESULT:
+        raise _bad(f"result is longer than {MAX_RESULT // 1024} KiB")
+    try:
+        return json.dumps(json.loads(text), separators=(",", ":"))
+    except ValueError:
+        raise _bad("result must be JSON text") from None
 
 
 def _secret(request: Request) -> str:

@@ -32,6 +32,8 @@ class ErrorCode(enum.IntEnum):
     UNAUTHORIZED = 17
     REQUEST_TOO_LARGE = 18
     REQUEST_TIMEOUT = 19
+    DIGEST_MISMATCH = 20
+    STORAGE_FULL = 21
 
     @property
     def wire_name(self) -> str:
@@ -62,9 +64,12 @@ _HTTP_STATUS = {
     ErrorCode.UNAUTHORIZED: 401,
     ErrorCode.REQUEST_TOO_LARGE: 413,
     ErrorCode.REQUEST_TIMEOUT: 408,
+    ErrorCode.DIGEST_MISMATCH: 409,
+    ErrorCode.STORAGE_FULL: 507,
 }
 
-_RETRYABLE = frozenset({ErrorCode.IDLE_TIMEOUT, ErrorCode.STORAGE_FAILED, ErrorCode.SHUTTING_DOWN})
+_RETRYABLE = frozenset({ErrorCode.IDLE_TIMEOUT, ErrorCode.STORAGE_FAILED, ErrorCode.SHUTTING_DOWN,
+                        ErrorCode.STORAGE_FULL})
 
 
 class IncomingError(Exception):
@@ -76,6 +81,8 @@ class IncomingError(Exception):
         self.message = message
         self.state = state
         """The ticket's state, when the error is about a ticket the client has no upload of."""
+        self.details: dict[str, object] = {}
+        """More members for the client's error message (a finished ticket's digest, result)."""
 
     def as_json(self) -> dict[str, object]:
         return {"code": int(self.code), "name": self.code.wire_name, "message": self.message}

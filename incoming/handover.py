@@ -1,9 +1,10 @@
-"""Telling the web-app backend about an upload: the callback of DESIGN.md §3.
+"""Telling the web-app backend about an upload: the callback of docs/api.rst.
 
 ``POST <signalFinishURL>`` with form values ``id``, ``filename``,
 ``filenameFromBrowser``, ``size``, ``sha256``, ``cancelled``, ``cancelReason``
 and ``backendSecret``. For a finished upload the backend answers ``done`` or
-``wait``; for a cancel any 2xx will do. Every other outcome — a network
+``wait`` (plain text, or JSON with a result for the page); for a cancel any
+2xx will do. Every other outcome — a network
 error, a timeout, another status, another body — is retried with a doubling
 delay until the deadline; only then does the handover fail. The caller never
 deletes the file while :meth:`Handover.deliver` may still succeed.
@@ -17,6 +18,7 @@ pretends to be one, cannot make the server buffer without end). An optional
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Sequence
 from typing import Any, Protocol
@@ -38,6 +40,8 @@ from incoming.lifecycle import short_id
 from incoming.tickets import Ticket
 
 ANSWERS = ("done", "wait")
+MAX_RESULT = 16 * 1024
+"""Longest result (JSON text) a backend may give for the page."""
 MAX_ANSWER = 64 * 1024
 """Bytes of a callback's answer read at most; a longer answer is a refusal."""
 
@@ -113,8 +117,9 @@ class Handover:
         self._observer = observer
         self._keys = tuple(signing_keys)
 
-    def deliver(self, ticket: Ticket, since: float) -> Deferred[str]:
-        """Call the backend until it accepts; fires with ``done``/``wait`` (``ok`` for a cancel).
+    def deliver(self, ticket: Ticket, since: float) -> Deferred[BackendAnswer]:
+        """Call the backend until it accepts; fires with its answer (``done`` or ``wait``, and
+        a result if it gave one; ``ok`` for a cancel).
 
         ``since`` is when the handover began (it may have begun before a
         restart); it fails with ``handover_failed`` at ``since + total_timeout``.
@@ -148,7 +153,7 @@ class Handover:
                 self.log.info("callback for ticket {id}… failed (attempt {n}): {problem}",
                               id=short_id(ticket.id), n=attempt, problem=last_problem)
             else:
-                self._observe(ticket, attempt, "accepted", answer, started)
+                self._observe(ticket, attempt, "accepted", answer.state, started)
                 return answer
             pause = min(self._policy.delay(attempt, self._rng), deadline - self._clock.seconds())
             if pause > 0:
@@ -174,15 +179,42 @@ class Handover:
         response = yield self._http.post(ticket.signal_finish_url, data=body, headers=headers,
                                          allow_redirects=False)
         raw = yield read_at_most(response, MAX_ANSWER)
-        body_text = raw.decode("utf-8", errors="replace")
         if not 200 <= response.code < 300:
             raise BackendRefused(f"HTTP {response.code}")
         if ticket.cancelled_by:
-            return "ok"
-        answer = body_text.strip().lower()
+            return BackendAnswer("ok")
+        content_type = (response.headers.getRawHeaders(b"content-type") or [b""])[0]
+        return parse_answer(raw, content_type.split(b";")[0].strip().lower() == b"application/json")
+
+
+@attrs.frozen
+class BackendAnswer:
+    """What the backend answered a callback: ``done``, ``wait`` (``ok`` for a cancel), and
+    optionally a result for the page (JSON text)."""
+
+    state: str
+    result: str = ""
+
+
+def parse_answer(raw: bytes, is_json: bool) -> BackendAnswer:
+    """The plain-text ``done``/``wait`` of 0.1, or ``{"state": …, "result": …}`` as JSON."""
+    text = raw.decode("utf-8", errors="replace")
+    if not is_json:
+        answer = text.strip().lower()
         if answer not in ANSWERS:
-            raise BackendRefused(f"answer {body_text[:60]!r} is neither 'done' nor 'wait'")
-        return answer
+            raise BackendRefused(f"answer {text[:60]!r} is neither 'done' nor 'wait'")
+        return BackendAnswer(answer)
+    try:
+        document = json.loads(text)
+    except ValueError:
+        raise BackendRefused("answer is not JSON, though it says so") from None
+    if not isinstance(document, dict) or document.get("state") not in ANSWERS:
+        raise BackendRefused('a JSON answer needs "state": "done" or "wait"')
+    result = json.dumps(document["result"], separators=(",", ":")) if (
+        "result" in document and document["result"] is not None) else ""
+    if len(result) > MAX_RESULT:
+        raise BackendRefused(f"the result is longer than {MAX_RESULT // 1024} KiB")
+    return BackendAnswer(document["state"], result)
 
 
 def read_at_most(response: Any, limit: int) -> Deferred[bytes]:

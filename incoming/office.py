@@ -1,39 +1,54 @@
-"""The ticket office: the one place where tickets change.
+"""The ticket office: the one place where tickets change, one state machine per live ticket.
 
 The backend API and the upload protocol both talk to a :class:`TicketOffice`;
-neither touches the registry, the storage or the handover directly. The office
-keeps the tickets it is working on in memory (``_Live``), saves every change
-to the registry before telling anybody, and drives what follows a change:
-completing the file, handing it over, removing bytes after a cancel.
+neither touches the registry, the storage or the handover directly. For every
+ticket it is working on, the office keeps one :class:`TicketMachine` in one
+map (:meth:`TicketOffice._machine` is the only way to get one). Every input
+of a ticket's life goes through its machine: a client's hello, its bytes,
+the last byte, its digest, pause, a cancel from either side, expiry, the
+storage's and the backend's answers, ``finish_upload``, shutdown. The
+machine's :data:`TABLE` names, for each phase and each input, the one action
+that answers it, so an input that no longer applies (a cancel after the last
+byte, bytes after a cancel, a second ``finish_upload``) has a defined answer
+instead of a race. Changes are saved to the registry before anybody is told.
 
-The write path is transport-neutral: :meth:`TicketOffice.begin` gives an
-:class:`Upload` that accepts "these bytes at this offset" and answers with the
-acknowledged offset. The WebSocket protocol is one user of it; an HTTP face
-can be another.
+The write path is transport-neutral: a hello gives an :class:`Upload` that
+accepts "these bytes at this offset" and answers with the acknowledged offset.
 """
 
 from __future__ import annotations
 
+import enum
 import hmac
 from collections.abc import Sequence
 from typing import Any, Protocol
 
 import attrs
-from twisted.internet.defer import CancelledError, Deferred, inlineCallbacks, succeed
+from twisted.internet.defer import (
+    CancelledError,
+    Deferred,
+    fail,
+    inlineCallbacks,
+    maybeDeferred,
+    succeed,
+)
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from incoming.config import Config
 from incoming.errors import ErrorCode, IncomingError
-from incoming.handover import Handover
+from incoming.handover import BackendAnswer, Handover
 from incoming.lifecycle import Lifecycle, default_lifecycle, short_id
 from incoming.registry import Registry
 from incoming.storage.direct import Landing, Piece
-from incoming.storage.filesystem import FileSystemStorage, PartialFile
+from incoming.storage.filesystem import FileSystemStorage, PartialFile, StoredFile
 from incoming.tickets import State, Ticket, advance, new_ticket_id, touch
 
 MAX_FILENAME = 1024
 MAX_REASON = 1024
+DIGEST_CHARACTERS = frozenset("0123456789abcdef")
+DAMAGED = "the file's SHA-256 differs from the client's: damaged on the way"
 
 
 class UploadListener(Protocol):
@@ -43,27 +58,531 @@ class UploadListener(Protocol):
         """The ticket moved to ``ticket.state``."""
 
     def cancelled(self, by: str, reason: str) -> None:
-        """The upload was cancelled (``by`` is ``frontend`` or ``backend``)."""
+        """The upload was cancelled (``by`` is ``frontend``, ``backend`` or ``server``)."""
 
     def failed(self, error: IncomingError) -> None:
-        """This client must stop: taken over, storage failure, shutdown, handover failed."""
+        """This client must stop: taken over, storage failure, shutdown, digest, handover."""
 
 
-@attrs.define(eq=False)
-class _Live:
-    """A ticket the office is working on, with what only exists in this process."""
+class Phase(enum.Enum):
+    """Where a live ticket is; finer than its saved :class:`~incoming.tickets.State`."""
 
-    ticket: Ticket
-    partial: PartialFile | None = None
-    listener: UploadListener | None = None
-    upload: Upload | None = None
-    completing: bool = False
-    """The last byte is in: the file is being stored; it can no longer be cancelled."""
-    abandoning: bool = False
-    """Being cancelled or expired: it can no longer complete."""
-    finish_requested: bool = False
-    """``finish_upload`` arrived before the backend's ``wait`` did (it may race it)."""
-    backend_call: Deferred[str] | None = None
+    RECEIVING = "receiving"
+    """created, uploading or paused: bytes are welcome."""
+    AWAITING_DIGEST = "awaiting digest"
+    """Every byte is written; the client promised its digest and it has not come yet."""
+    COMPLETING = "completing"
+    """Every byte (and digest) is in; the storage flushes and moves the file into place."""
+    HANDING_OVER = "handing over"
+    """stored or handing_over: the backend is being called."""
+    WAITING = "waiting"
+    """waiting_for_backend: the backend answered ``wait``."""
+    ABANDONING = "abandoning"
+    """A cancel or expiry is removing the bytes; nothing can complete any more."""
+    ENDED = "ended"
+    """finished, cancelled, expired or failed. Late inputs are answered, nothing changes."""
+
+
+def phase_of(state: State) -> Phase:
+    """The phase a ticket loaded from the registry starts in."""
+    if state.accepts_bytes:
+        return Phase.RECEIVING
+    if state in (State.STORED, State.HANDING_OVER):
+        return Phase.HANDING_OVER
+    if state is State.WAITING_FOR_BACKEND:
+        return Phase.WAITING
+    return Phase.ENDED
+
+
+_AFTER_STORING = (Phase.HANDING_OVER, Phase.WAITING)
+_LISTENING = (Phase.AWAITING_DIGEST, Phase.COMPLETING) + _AFTER_STORING
+
+TABLE: dict[Phase, dict[str, str]] = {phase: {} for phase in Phase}
+"""Phase → input → the action (a method ``_<action>`` of :class:`TicketMachine`)."""
+
+
+def _rule(phases: Sequence[Phase] | Phase, input: str, action: str) -> None:
+    for phase in (phases,) if isinstance(phases, Phase) else phases:
+        TABLE[phase][input] = action
+
+
+_rule(Phase.RECEIVING, "hello", "begin")
+_rule(_LISTENING, "hello", "listen")
+_rule(Phase.ABANDONING, "hello", "refuse_abandoning")
+_rule(Phase.ENDED, "hello", "refuse_ended")
+
+_rule(Phase.RECEIVING, "write", "write")
+_rule([p for p in Phase if p is not Phase.RECEIVING], "write", "refuse_write")
+
+_rule(Phase.RECEIVING, "last_byte", "complete_or_await_digest")
+
+_rule((Phase.RECEIVING, Phase.COMPLETING), "digest", "note_digest")
+_rule(Phase.AWAITING_DIGEST, "digest", "note_digest_and_complete")
+_rule(_AFTER_STORING + (Phase.ENDED,), "digest", "check_digest")
+
+_rule(Phase.RECEIVING, "pause", "pause")
+_rule([p for p in Phase if p is not Phase.RECEIVING], "pause", "answer_state")
+
+_rule((Phase.RECEIVING, Phase.AWAITING_DIGEST), "cancel_frontend", "abandon")
+_rule((Phase.COMPLETING,) + _AFTER_STORING, "cancel_frontend", "too_late_to_cancel")
+_rule((Phase.RECEIVING, Phase.AWAITING_DIGEST), "cancel_backend", "abandon")
+_rule((Phase.COMPLETING,) + _AFTER_STORING, "cancel_backend", "refuse_cancel_when_stored")
+_rule(Phase.ABANDONING, "cancel_backend", "refuse_abandoning")
+_rule(Phase.ENDED, "cancel_backend", "refuse_ended_cancel")
+
+_rule((Phase.RECEIVING, Phase.AWAITING_DIGEST), "expire", "expire")
+
+_rule(Phase.COMPLETING, "stored", "hand_over")
+_rule(Phase.COMPLETING, "store_failed", "receive_again")
+_rule(Phase.COMPLETING, "digest_differs", "abandon_damaged")
+_rule(Phase.HANDING_OVER, "answered", "take_answer")
+_rule(Phase.HANDING_OVER, "handover_failed", "fail")
+_rule(Phase.ABANDONING, "bytes_removed", "end_abandoned")
+
+_rule(Phase.HANDING_OVER, "finish", "finish_when_answered")
+_rule(Phase.WAITING, "finish", "finish")
+_rule(Phase.ENDED, "finish", "finish_again")
+_rule((Phase.RECEIVING, Phase.AWAITING_DIGEST, Phase.COMPLETING, Phase.ABANDONING), "finish",
+      "refuse_finish")
+
+_rule([p for p in Phase if p is not Phase.ENDED], "shut_down", "stop")
+
+INPUTS = ("hello", "write", "last_byte", "digest", "pause", "cancel_frontend",
+          "cancel_backend", "expire", "stored", "store_failed", "digest_differs", "answered",
+          "handover_failed", "bytes_removed", "finish", "shut_down")
+for _phase in Phase:  # every input not named above is answered by doing nothing: it is late
+    for _input in INPUTS:
+        TABLE[_phase].setdefault(_input, "ignore")
+assert all(TABLE[phase][input] != "ignore" for phase in Phase for input in (
+    "hello", "write", "pause", "finish")), "inputs whose caller needs an answer get one"
+
+
+class TicketMachine:
+    """One live ticket: its record, its phase, what exists only in this process."""
+
+    log = Logger()
+
+    def __init__(self, office: TicketOffice, ticket: Ticket) -> None:
+        self.office = office
+        self.ticket = ticket
+        self.phase = phase_of(ticket.state)
+        self.partial: PartialFile | None = None
+        self.listener: UploadListener | None = None
+        self.upload: Upload | None = None
+        self.backend_call: Deferred[BackendAnswer] | None = None
+        self.finish_result: str | None = None
+        """``finish_upload`` came before the backend's ``wait`` (its result, maybe empty)."""
+
+    def handle(self, input: str, *args: Any) -> Any:
+        """Feed one input; what its action answers (often a Deferred)."""
+        return getattr(self, "_" + TABLE[self.phase][input])(*args)
+
+    # -- hello ---------------------------------------------------------------------------------
+
+    @inlineCallbacks
+    def _begin(self, hello: Hello, listener: UploadListener) -> Any:
+        """Take over from an older client, record the declared file, find where to resume."""
+        self._check_hello(hello)
+        self._take_over(listener)
+        ticket = self.ticket
+        now = self.office.clock.seconds()
+        if ticket.size is None:
+            ticket = attrs.evolve(ticket, size=hello.size,
+                                  filename_from_browser=hello.filename[:MAX_FILENAME])
+        if not ticket.started_at:
+            ticket = attrs.evolve(ticket, started_at=now)  # the upload's time counts from here
+        if hello.integrity:
+            ticket = attrs.evolve(ticket, integrity=True)
+        yield self._save(advance(ticket, State.UPLOADING, now), notify=False)
+        if hello.sha256:
+            self._note_digest(hello.sha256)
+        offset = yield self._open_partial()
+        if self.listener is not listener:
+            raise _taken_over()
+        if offset > hello.size:
+            raise IncomingError(ErrorCode.SIZE_MISMATCH, f"{offset} bytes are stored already")
+        upload = self.upload = Upload(self, offset=offset)
+        if offset == hello.size:
+            self.handle("last_byte")
+        return upload
+
+    def _listen(self, hello: Hello, listener: UploadListener) -> Deferred[Upload]:
+        """Every byte is here: the client only listens (and may still send its digest)."""
+        self._check_hello(hello)
+        self._take_over(listener)
+        upload = self.upload = Upload(self, offset=self.ticket.size or 0)
+        if hello.sha256:
+            self.handle("digest", hello.sha256)
+        return succeed(upload)
+
+    def _refuse_abandoning(self, *args: Any) -> Deferred[Any]:
+        return fail(IncomingError(ErrorCode.TICKET_CLOSED, "ticket is being cancelled",
+                                  state=self.ticket.state.value))
+
+    def _refuse_ended(self, hello: Hello, listener: UploadListener) -> Deferred[Any]:
+        """A closed ticket: its news (finished, with the result), unless the file is another."""
+        ticket = self.ticket
+        if ticket.state is State.FINISHED:
+            if ticket.size is not None and hello.size != ticket.size:
+                return fail(IncomingError(ErrorCode.SIZE_MISMATCH,
+                                          f"this ticket finished with a file of {ticket.size} "
+                                          f"bytes, not {hello.size}"))
+            if hello.sha256 and ticket.sha256 and hello.sha256 != ticket.sha256:
+                return fail(IncomingError(ErrorCode.DIGEST_MISMATCH,
+                                          "this ticket finished with another file"))
+        why = ticket.cancel_reason or ticket.failure
+        error = IncomingError(ErrorCode.TICKET_CLOSED,
+                              f"ticket is {ticket.state.value}" + (f" ({why})" if why else ""),
+                              state=ticket.state.value)
+        if ticket.state is State.FINISHED:
+            error.details = {"sha256": ticket.sha256, "result": ticket.result or None}
+        return fail(error)
+
+    def _check_hello(self, hello: Hello) -> None:
+        config = self.office.config
+        limit = min(config.max_upload_size, self.ticket.max_size or config.max_upload_size)
+        if hello.size > limit:
+            raise IncomingError(ErrorCode.TOO_LARGE,
+                                f"the file has {hello.size} bytes, the limit is {limit}")
+        if self.ticket.size is not None and hello.size != self.ticket.size:
+            raise IncomingError(ErrorCode.SIZE_MISMATCH, f"the file was declared with "
+                                f"{self.ticket.size} bytes, now {hello.size}")
+
+    def _take_over(self, listener: UploadListener) -> None:
+        """The newest connection wins: a half-dead older one must not lock the client out."""
+        older = self.listener
+        self._retire_upload()
+        self.listener = listener
+        if older is not None and older is not listener:
+            older.failed(_taken_over())
+
+    @inlineCallbacks
+    def _open_partial(self) -> Any:
+        """Bytes written for an older connection are waited for, so the offset is true."""
+        if self.partial is None:
+            self.partial = self.office.storage.partial(self.ticket.id)
+            return (yield self.partial.open())
+        yield self.partial.idle()
+        try:
+            return (yield self.partial.open())
+        except IncomingError:
+            return (yield self.partial.reopen())  # a failed write left it unusable: start again
+
+    # -- bytes ---------------------------------------------------------------------------------
+
+    def _write(self, upload: Upload, offset: int, pieces: Sequence[bytes | Piece],
+               landing: Landing | None) -> Deferred[int]:
+        if upload is not self.upload or self.partial is None:
+            raise _taken_over()
+        if offset != upload.next_offset:
+            raise IncomingError(ErrorCode.BAD_REQUEST,
+                                f"bytes at offset {offset}, expected {upload.next_offset}")
+        end = offset + sum(len(piece) for piece in pieces)
+        if end > (self.ticket.size or 0):
+            raise IncomingError(ErrorCode.BEYOND_SIZE,
+                                f"bytes up to {end} go past the declared size {self.ticket.size}")
+        upload.next_offset = end
+        written = self.partial.write(offset, pieces, landing.seal() if landing else None)
+        written.addCallback(self._written, upload)
+        return written
+
+    def _written(self, offset: int, upload: Upload) -> int:
+        # Counted per connection from where it began: bytes an older connection had written
+        # are counted once, by that connection.
+        self.office.lifecycle.received(offset - upload.acknowledged)
+        upload.acknowledged = max(upload.acknowledged, offset)
+        if offset == self.ticket.size:
+            self.handle("last_byte")  # from now on it can no longer be cancelled
+        return offset
+
+    def _refuse_write(self, upload: Upload, *args: Any) -> Deferred[int]:
+        if upload is not self.upload:
+            raise _taken_over()
+        if self.phase in _LISTENING:
+            raise IncomingError(ErrorCode.BEYOND_SIZE, "every byte has arrived already")
+        raise IncomingError(ErrorCode.TICKET_CLOSED, f"ticket is {self.ticket.state.value}",
+                            state=self.ticket.state.value)
+
+    def _complete_or_await_digest(self) -> None:
+        if self.partial is None or self.partial.offset != self.ticket.size:
+            return  # a late notice: the file was reopened since, its bytes are not all there
+        if self.ticket.integrity and not self.ticket.client_sha256:
+            self.phase = Phase.AWAITING_DIGEST
+            return
+        self._complete()
+
+    def _complete(self) -> None:
+        self.phase = Phase.COMPLETING
+        # Not now: whoever wrote the last byte acknowledges it before "stored" is announced.
+        self.office.clock.callLater(0, self._store)
+
+    def _store(self) -> None:
+        assert self.partial is not None
+        completed = self.partial.complete()
+        completed.addCallbacks(self._stored_or_damaged, self._store_failed)
+        self._guard(completed, "storing the file")
+
+    def _stored_or_damaged(self, stored: StoredFile) -> Deferred[Any] | None:
+        expected = self.ticket.client_sha256
+        if expected and expected != stored.sha256:
+            return self.handle("digest_differs", stored)
+        return self.handle("stored", stored)
+
+    def _store_failed(self, failure: Failure) -> None:
+        self.handle("store_failed", failure)
+
+    def _receive_again(self, failure: Failure) -> None:
+        """The file could not be stored: bytes stay, the client is told and comes back."""
+        self.phase = Phase.RECEIVING
+        error = failure.value if failure.check(IncomingError) else IncomingError(
+            ErrorCode.STORAGE_FAILED, "cannot store the file")
+        self._tell_failed(error)
+
+    # -- the client's digest -------------------------------------------------------------------
+
+    def _note_digest(self, sha256: str) -> None:
+        """Keep the client's digest; a different one later is another file: refused."""
+        recorded = self.ticket.client_sha256
+        if recorded and recorded != sha256:
+            raise IncomingError(ErrorCode.DIGEST_MISMATCH,
+                                "this ticket is being uploaded with another file")
+        if not recorded:
+            self._save(touch(self.ticket, self.office.clock.seconds(), client_sha256=sha256),
+                       notify=False)
+
+    def _note_digest_and_complete(self, sha256: str) -> None:
+        self._note_digest(sha256)
+        self._complete()
+
+    def _check_digest(self, sha256: str) -> None:
+        """After storing, a digest is only compared: the file in place is the file."""
+        if self.ticket.sha256 and sha256 != self.ticket.sha256:
+            raise IncomingError(ErrorCode.DIGEST_MISMATCH, "this ticket has another file")
+
+    # -- pause ---------------------------------------------------------------------------------
+
+    def _pause(self, upload: Upload, paused: bool) -> Deferred[Ticket]:
+        ticket = advance(self.ticket, State.PAUSED if paused else State.UPLOADING,
+                         self.office.clock.seconds())
+        moved = ticket.state is not self.ticket.state
+        saved = self._save(ticket, notify=False)
+        if moved:
+            saved.addCallback(lambda _: self.office.lifecycle.paused(ticket, upload.acknowledged))
+        return saved.addCallback(lambda _: ticket)
+
+    def _answer_state(self, upload: Upload, paused: bool) -> Deferred[Ticket]:
+        """Once every byte is in, pausing means nothing and is not an error: the client
+        may have pressed the button as the last byte arrived."""
+        return succeed(self.ticket)
+
+    # -- cancelling and expiring ---------------------------------------------------------------
+
+    def _abandon(self, *args: Any) -> Deferred[None]:
+        """Cancelled by the frontend (``upload, reason``) or the backend (no arguments)."""
+        by, reason = ("frontend", args[1][:MAX_REASON] or "cancelled by the user") if args else (
+            "backend", "cancelled by the backend")
+        return self._start_abandoning(State.CANCELLED, by, reason)
+
+    def _expire(self) -> Deferred[None]:
+        if self.listener is not None:
+            return succeed(None)  # a client is connected right now: not abandoned
+        return self._start_abandoning(State.EXPIRED, "server", "expired")
+
+    def _abandon_damaged(self, stored: StoredFile) -> Deferred[None]:
+        """The stored file is not the client's: it goes, like a cancel by the server."""
+        self.partial = None
+        self._tell_failed(IncomingError(ErrorCode.DIGEST_MISMATCH, DAMAGED))
+        return self._start_abandoning(State.CANCELLED, "server", DAMAGED, remove=stored.path)
+
+    def _start_abandoning(self, state: State, by: str, reason: str,
+                          remove: str = "") -> Deferred[None]:
+        advance(self.ticket, state, self.office.clock.seconds())  # refuses what state forbids
+        self.phase = Phase.ABANDONING
+        received = self.office.bytes_received(self)
+        self._retire_upload()
+        removed = self._remove_bytes(remove)
+        removed.addCallback(lambda _: self.handle("bytes_removed", state, by, reason, received))
+        return self._guard(removed, "removing the bytes")
+
+    @inlineCallbacks
+    def _remove_bytes(self, complete_path: str) -> Any:
+        if self.partial is not None:
+            yield self.partial.idle()
+            yield self.partial.close()
+            self.partial = None
+        yield self.office.storage.remove_partial(self.ticket.id)
+        if complete_path:
+            yield self.office.storage.remove(complete_path)
+
+    @inlineCallbacks
+    def _end_abandoned(self, state: State, by: str, reason: str, received: int) -> Any:
+        self.phase = Phase.ENDED
+        ticket = advance(self.ticket, state, self.office.clock.seconds(),
+                         cancelled_by=by, cancel_reason=reason)
+        yield self._save(ticket, notify=False)
+        self.office.lifecycle.abandoned(ticket, received)
+        if self.listener is not None:
+            self.listener.cancelled(by, reason)
+        self.office.forget(self)
+        self.office.tell_backend_of_end(ticket)
+
+    def _too_late_to_cancel(self, *args: Any) -> Deferred[None]:
+        """The client pressed cancel as its last byte arrived: the upload goes on to
+        ``finished`` (an upload has exactly one outcome), which the client hears as usual."""
+        return succeed(None)
+
+    def _refuse_cancel_when_stored(self) -> Deferred[None]:
+        return fail(IncomingError(ErrorCode.WRONG_STATE,
+                                  "every byte has arrived: the file is being handed over"))
+
+    def _refuse_ended_cancel(self) -> Deferred[None]:
+        return fail(IncomingError(ErrorCode.TICKET_CLOSED, f"ticket is {self.ticket.state.value}",
+                                  state=self.ticket.state.value))
+
+    # -- handing over --------------------------------------------------------------------------
+
+    @inlineCallbacks
+    def _hand_over(self, stored: StoredFile | None = None) -> Any:
+        if stored is not None:
+            self.partial = None
+            now = self.office.clock.seconds()
+            ticket = advance(self.ticket, State.STORED, now, path=stored.path,
+                             sha256=stored.sha256, bytes_received=stored.size, stored_at=now)
+            self.phase = Phase.HANDING_OVER
+            yield self._save(ticket)
+            self.office.lifecycle.stored(ticket)
+        if self.ticket.state is State.STORED:
+            yield self._save(advance(self.ticket, State.HANDING_OVER,
+                                     self.office.clock.seconds()))
+        call = self.backend_call = self.office.handover.deliver(self.ticket,
+                                                                 since=self.ticket.stored_at)
+        call.addCallbacks(lambda answer: self.handle("answered", answer),
+                          self._handover_failed)
+        self._guard(call, "the handover")
+
+    def _handover_failed(self, failure: Failure) -> None:
+        if failure.check(CancelledError):
+            return  # shutting down: the next start hands it over again
+        self.handle("handover_failed", failure.value)
+
+    @inlineCallbacks
+    def _take_answer(self, answer: BackendAnswer) -> Any:
+        self.backend_call = None
+        self.office.lifecycle.handed_over(self.ticket, answer.state)
+        result = answer.result or self.ticket.result
+        if answer.state == "wait" and self.finish_result is None:
+            self.phase = Phase.WAITING
+            yield self._save(advance(self.ticket, State.WAITING_FOR_BACKEND,
+                                     self.office.clock.seconds(), result=result))
+            return
+        yield self._finish(self.finish_result or result)
+
+    @inlineCallbacks
+    def _fail(self, error: Exception) -> Any:
+        self.backend_call = None
+        self.phase = Phase.ENDED
+        message = error.message if isinstance(error, IncomingError) else str(error)
+        failed = advance(self.ticket, State.FAILED, self.office.clock.seconds(), failure=message)
+        yield self._save(failed, notify=False)
+        self.office.lifecycle.failed(failed)
+        self._tell_failed(IncomingError(ErrorCode.HANDOVER_FAILED, message))
+        self.office.forget(self)
+
+    def _finish_when_answered(self, result: str) -> Deferred[None]:
+        """``finish_upload`` overtook the backend's own ``wait``: finish as soon as it comes."""
+        self.finish_result = result
+        return succeed(None)
+
+    @inlineCallbacks
+    def _finish(self, result: str) -> Any:
+        self.phase = Phase.ENDED
+        ticket = advance(self.ticket, State.FINISHED, self.office.clock.seconds(),
+                         backend_told=True, result=result or self.ticket.result)
+        yield self._save(ticket)
+        self.office.lifecycle.finished(ticket)
+        self.office.forget(self)
+        if ticket.remove_file_when_finished:
+            yield self.office.storage.remove(ticket.path)
+
+    def _finish_again(self, result: str) -> Deferred[None]:
+        if self.ticket.state is State.FINISHED:
+            return succeed(None)  # repeated: the ticket is finished already, as asked
+        return self._refuse_ended_cancel()
+
+    def _refuse_finish(self, result: str) -> Deferred[None]:
+        return fail(IncomingError(ErrorCode.WRONG_STATE, f"ticket is {self.ticket.state.value}, "
+                                  "not waiting_for_backend"))
+
+    # -- leaving -------------------------------------------------------------------------------
+
+    @inlineCallbacks
+    def _stop(self) -> Any:
+        """Shutdown: clients are told to come back to the next process; files are flushed."""
+        if self.backend_call is not None:
+            self.backend_call.cancel()
+        self._tell_failed(IncomingError(ErrorCode.SHUTTING_DOWN, "the server is restarting"))
+        if self.partial is not None:
+            yield self.partial.idle()
+            yield self.partial.close()
+
+    def _ignore(self, *args: Any) -> Deferred[None]:
+        return succeed(None)
+
+    def detach(self, upload: Upload) -> None:
+        """The client went away. Its bytes stay; the file is closed until it comes back."""
+        if self.listener is not upload.listener:
+            return  # taken over already: the newer client owns the ticket
+        self.listener = None
+        self.upload = None
+        if self.partial is not None and self.phase is Phase.RECEIVING:
+            # A failed write fails the close too; the next hello starts from what is on disk.
+            self.partial.close().addErrback(lambda _: None)
+            saved = self._save(touch(self.ticket, self.office.clock.seconds(),
+                                     bytes_received=self.partial.offset))
+            self._guard(saved, "recording where the upload stopped")
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    def _save(self, ticket: Ticket, notify: bool = True) -> Deferred[None]:
+        """Record a change, then tell the client of a new state."""
+        moved = ticket.state is not self.ticket.state
+        self.ticket = ticket
+        saved = self.office.registry.save(ticket)
+        if notify and moved and self.listener is not None:
+            listener = self.listener
+            saved.addCallback(lambda _: listener.state_changed(ticket))
+        return saved
+
+    def _tell_failed(self, error: IncomingError) -> None:
+        listener, self.listener = self.listener, None
+        self._retire_upload()
+        if listener is not None:
+            listener.failed(error)
+
+    def _retire_upload(self) -> None:
+        """The client's write handle stops working (taken over, failed, ended)."""
+        if self.upload is not None:
+            self.upload.active = False
+            self.upload = None
+
+    def _guard(self, started: Deferred[Any], what: str) -> Deferred[Any]:
+        """Nothing started is left without an errback: a failure is one log line, and the
+        ticket stays in the phase it reached (its saved state leads the next start)."""
+        def report(failure: Failure) -> None:
+            self.log.warn("ticket {ticket}: {what} failed: {error}",
+                          ticket=short_id(self.ticket.id), what=what,
+                          error=failure.getErrorMessage())
+        return started.addErrback(report)
+
+
+@attrs.frozen
+class Hello:
+    """What a client declares about its file."""
+
+    size: int
+    filename: str = ""
+    sha256: str = ""
+    integrity: bool = False
 
 
 class TicketOffice:
@@ -74,13 +593,13 @@ class TicketOffice:
                  lifecycle: Lifecycle | None = None) -> None:
         """``lifecycle``: where each step of a ticket is logged and counted (default: logged,
         and counted into metrics of its own that nobody serves)."""
-        self._config = config
-        self._registry = registry
-        self._storage = storage
-        self._handover = handover
-        self._clock = clock
-        self._lifecycle = lifecycle or default_lifecycle(clock)
-        self._live: dict[str, _Live] = {}
+        self.config = config
+        self.registry = registry
+        self.storage = storage
+        self.handover = handover
+        self.clock = clock
+        self.lifecycle = lifecycle or default_lifecycle(clock)
+        self._machines: dict[str, TicketMachine] = {}
         self._stopping = False
 
     # -- the backend's side -------------------------------------------------------------------
@@ -88,419 +607,168 @@ class TicketOffice:
     def new_upload(self, signal_finish_url: str, backend_secret: str = "",
                    remove_file_when_finished: bool = True, dest_type: str = "file",
                    max_size: int | None = None) -> Deferred[Ticket]:
-        now = self._clock.seconds()
+        now = self.clock.seconds()
         ticket = Ticket(
             id=new_ticket_id(), signal_finish_url=signal_finish_url, backend_secret=backend_secret,
             remove_file_when_finished=remove_file_when_finished, dest_type=dest_type,
             max_size=max_size, created_at=now, updated_at=now,
         )
-        saved = self._registry.save(ticket)
-        saved.addCallback(lambda _: self._lifecycle.created(ticket))
+        saved = self.registry.save(ticket)
+        saved.addCallback(lambda _: self.lifecycle.created(ticket))
         return saved.addCallback(lambda _: ticket)
 
     @inlineCallbacks
     def cancel_by_backend(self, ticket_id: str, secret: str) -> Any:
-        live = yield self._authorised(ticket_id, secret)
-        yield self._abandon(live, State.CANCELLED, "backend", "cancelled by the backend")
+        machine = yield self._authorised(ticket_id, secret)
+        yield machine.handle("cancel_backend")
 
     @inlineCallbacks
-    def finish_upload(self, ticket_id: str, secret: str) -> Any:
+    def finish_upload(self, ticket_id: str, secret: str, result: str = "") -> Any:
         """The backend, having answered ``wait``, says it is done with the file."""
-        live = yield self._authorised(ticket_id, secret)
-        state = live.ticket.state
-        if state is State.FINISHED:
-            return  # repeated: the ticket is finished already, as asked
-        if state is State.HANDING_OVER:
-            live.finish_requested = True  # its "wait" is still on the way to us
-            return
-        if state is not State.WAITING_FOR_BACKEND:
-            raise IncomingError(ErrorCode.WRONG_STATE,
-                                f"ticket is {state.value}, not waiting_for_backend")
-        yield self._finish(live)
+        machine = yield self._authorised(ticket_id, secret)
+        yield machine.handle("finish", result)
 
     @inlineCallbacks
     def status(self, ticket_id: str, secret: str) -> Any:
-        live = yield self._authorised(ticket_id, secret)
-        return live.ticket.as_status(self._bytes_received(live))
+        machine = yield self._authorised(ticket_id, secret)
+        return machine.ticket.as_status(self.bytes_received(machine))
 
     # -- the frontend's side ------------------------------------------------------------------
 
-    def begin(self, ticket_id: str, size: int, filename: str,
+    def begin(self, ticket_id: str, hello: Hello,
               listener: UploadListener) -> Deferred[Upload]:
         """A client says hello: check it, take over from an older client, find the offset.
 
         Fires with an :class:`Upload` (whose ``offset`` is where to resume), or
         fails with an :class:`IncomingError` to send back.
         """
-        begun = self._begin(ticket_id, size, filename, listener)
+        if self._stopping:
+            begun: Deferred[Upload] = fail(IncomingError(ErrorCode.SHUTTING_DOWN,
+                                                         "the server is shutting down"))
+        else:
+            begun = self._machine(ticket_id).addCallback(self._hello, hello, listener)
         begun.addCallback(self._welcomed)
         begun.addErrback(self._refused, ticket_id)
         return begun
 
+    def _hello(self, machine: TicketMachine, hello: Hello,
+               listener: UploadListener) -> Deferred[Upload]:
+        def with_state(failure: Failure) -> Failure:
+            if failure.check(IncomingError) and failure.value.state is None:
+                failure.value.state = machine.ticket.state.value  # the client's news too
+            return failure
+        return maybeDeferred(machine.handle, "hello", hello, listener).addErrback(with_state)
+
     def _welcomed(self, upload: Upload) -> Upload:
-        self._lifecycle.connected(upload.ticket, upload.offset)
+        self.lifecycle.connected(upload.ticket, upload.offset)
         return upload
 
-    def _refused(self, failure: Any, ticket_id: str) -> Any:
+    def _refused(self, failure: Failure, ticket_id: str) -> Failure:
         if failure.check(IncomingError):
-            self._lifecycle.refused(ticket_id, failure.value)
+            self.lifecycle.refused(ticket_id, failure.value)
         return failure
 
-    @inlineCallbacks
-    def _begin(self, ticket_id: str, size: int, filename: str, listener: UploadListener) -> Any:
-        if self._stopping:
-            raise IncomingError(ErrorCode.SHUTTING_DOWN, "the server is shutting down")
-        live = yield self._get(ticket_id)
-        ticket = live.ticket
-        if ticket.state.terminal:
-            why = f" ({ticket.cancel_reason or ticket.failure})" if (
-                ticket.cancel_reason or ticket.failure) else ""
-            raise IncomingError(ErrorCode.TICKET_CLOSED, f"ticket is {ticket.state.value}{why}",
-                                state=ticket.state.value)
-        self._check_size(ticket, size)
-        self._take_over(live, listener)
-        if not ticket.state.accepts_bytes:
-            return Upload(self, live, offset=size)  # all bytes are here; the client only listens
-        now = self._clock.seconds()
-        if ticket.size is None:
-            ticket = attrs.evolve(ticket, size=size, filename_from_browser=filename[:MAX_FILENAME])
-        if not ticket.started_at:
-            ticket = attrs.evolve(ticket, started_at=now)  # the upload's time counts from here
-        yield self._save(live, advance(ticket, State.UPLOADING, now),
-                         notify=False)  # the client learns the state from its welcome
-        offset = yield self._open_partial(live)
-        if live.listener is not listener:
-            raise _taken_over()
-        if offset > size:
-            raise IncomingError(ErrorCode.SIZE_MISMATCH, f"{offset} bytes are stored already")
-        upload = live.upload = Upload(self, live, offset=offset)
-        if offset == size:
-            self._complete_soon(live)
-        return upload
+    # -- housekeeping --------------------------------------------------------------------------
 
-    def _check_size(self, ticket: Ticket, size: int) -> None:
-        limit = min(self._config.max_upload_size, ticket.max_size or self._config.max_upload_size)
-        if size > limit:
-            raise IncomingError(ErrorCode.TOO_LARGE,
-                                f"the file has {size} bytes, the limit is {limit}")
-        if ticket.size is not None and size != ticket.size:
-            raise IncomingError(ErrorCode.SIZE_MISMATCH,
-                                f"the file was declared with {ticket.size} bytes, now {size}")
+    def recover(self) -> Deferred[None]:
+        """After a start: resume handovers and cancel notices that a stop interrupted.
+        Never fails: a failure is one log line (the next start tries again)."""
+        found = self.registry.needing_attention()
+        found.addCallback(self._recover)
+        return found.addErrback(lambda f: self.log.warn(
+            "recovering tickets after the start failed: {error}", error=f.getErrorMessage()))
 
-    def _take_over(self, live: _Live, listener: UploadListener) -> None:
-        """The newest connection wins: a half-dead older one must not lock the client out."""
-        older = live.listener
-        _retire_upload(live)
-        live.listener = listener
-        if older is not None and older is not listener:
-            older.failed(_taken_over())
-
-    @inlineCallbacks
-    def _open_partial(self, live: _Live) -> Any:
-        """Bytes written for an older connection are waited for, so the offset is true."""
-        if live.partial is None:
-            live.partial = self._storage.partial(live.ticket.id)
-            return (yield live.partial.open())
-        yield live.partial.idle()
-        try:
-            return (yield live.partial.open())
-        except IncomingError:
-            return (yield live.partial.reopen())  # a failed write left it unusable: start again
-
-    def write(self, upload: Upload, offset: int, pieces: Sequence[bytes | Piece],
-              landing: Landing | None = None) -> Deferred[int]:
-        """Queue ``pieces`` for writing at ``offset``; raises IncomingError, changing
-        nothing, if the upload takes no such bytes. Pieces that lie in a ``landing`` take
-        its buffers along (storage gives them back once written); refused, they stay."""
-        live = upload.live
-        if not upload.receiving or live.partial is None:
-            raise IncomingError(ErrorCode.WRONG_STATE,
-                                f"ticket is {live.ticket.state.value}, it takes no bytes now")
-        if offset != upload.next_offset:
-            raise IncomingError(ErrorCode.BAD_REQUEST,
-                                f"bytes at offset {offset}, expected {upload.next_offset}")
-        end = offset + sum(len(piece) for piece in pieces)
-        if end > (live.ticket.size or 0):
-            raise IncomingError(ErrorCode.BEYOND_SIZE,
-                                f"bytes up to {end} go past the declared size {live.ticket.size}")
-        upload.next_offset = end
-        written = live.partial.write(offset, pieces, landing.seal() if landing else None)
-        written.addCallback(self._written, live, upload)
-        return written
-
-    def landing(self, upload: Upload) -> Landing:
-        return self._storage.landing(upload.next_offset)
-
-    def _written(self, offset: int, live: _Live, upload: Upload) -> int:
-        # Counted per connection from where it began: bytes an older connection had written
-        # are counted once, by that connection.
-        self._lifecycle.received(offset - upload.acknowledged)
-        upload.acknowledged = max(upload.acknowledged, offset)
-        if offset == live.ticket.size:
-            self._complete_soon(live)
-        return offset
-
-    def pause(self, upload: Upload, paused: bool) -> Deferred[Ticket]:
-        """Pause or unpause; fires with the ticket, whose state is the answer to the client.
-
-        Once every byte is in, pausing means nothing and is not an error: the
-        client may have pressed the button as the last byte arrived.
-        """
-        live = upload.live
-        if not upload.receiving:
-            return succeed(live.ticket)
-        ticket = advance(live.ticket, State.PAUSED if paused else State.UPLOADING,
-                         self._clock.seconds())
-        moved = ticket.state is not live.ticket.state
-        saved = self._save(live, ticket, notify=False)
-        if moved:
-            saved.addCallback(lambda _: self._lifecycle.paused(ticket, upload.acknowledged))
-        return saved.addCallback(lambda _: ticket)
-
-    def cancel_by_frontend(self, upload: Upload, reason: str) -> Deferred[None]:
-        """Cancel for the client; too late once every byte is in, and then not an error.
-
-        The client pressed cancel as its last byte arrived: the upload simply
-        goes on to ``finished``, which the client hears as usual.
-        """
-        live = upload.live
-        if live.completing or not live.ticket.state.accepts_bytes:
-            return succeed(None)
-        return self._abandon(live, State.CANCELLED, "frontend",
-                             reason[:MAX_REASON] or "cancelled by the user")
-
-    def detach(self, upload: Upload) -> None:
-        """The client went away. Its bytes stay; the file is closed until it comes back."""
-        live = upload.live
-        if live.listener is not upload.listener:
-            return  # taken over already: the newer client owns the ticket
-        live.listener = None
-        live.upload = None
-        if live.partial is not None and live.ticket.state.accepts_bytes:
-            live.partial.close()
-            self._save(live, touch(live.ticket, self._clock.seconds(),
-                                   bytes_received=live.partial.offset))
-
-    # -- completing and handing over ------------------------------------------------------------
-
-    def _complete_soon(self, live: _Live) -> None:
-        # Not now: whoever wrote the last byte acknowledges it before "stored" is announced.
-        if not live.completing and not live.abandoning:
-            live.completing = True
-            self._clock.callLater(0, self._complete, live)
-
-    @inlineCallbacks
-    def _complete(self, live: _Live) -> Any:
-        if live.partial is None or live.abandoning or not live.ticket.state.accepts_bytes:
-            live.completing = False
-            return  # cancelled while the last bytes were being written
-        try:
-            stored = yield live.partial.complete()
-        except IncomingError as e:
-            live.completing = False
-            self._tell_failed(live, e)
-            return
-        live.partial = None
-        now = self._clock.seconds()
-        ticket = advance(live.ticket, State.STORED, now, path=stored.path, sha256=stored.sha256,
-                         bytes_received=stored.size, stored_at=now)
-        yield self._save(live, ticket)
-        self._lifecycle.stored(ticket)
-        yield self._hand_over(live)
-
-    @inlineCallbacks
-    def _hand_over(self, live: _Live) -> Any:
-        now = self._clock.seconds()
-        if live.ticket.state is State.STORED:
-            yield self._save(live, advance(live.ticket, State.HANDING_OVER, now))
-        live.backend_call = self._handover.deliver(live.ticket, since=live.ticket.stored_at)
-        try:
-            answer = yield live.backend_call
-        except CancelledError:
-            return  # shutting down: the next start hands it over again
-        except IncomingError as e:
-            failed = advance(live.ticket, State.FAILED, self._clock.seconds(), failure=e.message)
-            yield self._save(live, failed, notify=False)
-            self._lifecycle.failed(failed)
-            self._tell_failed(live, e)
-            return
-        finally:
-            live.backend_call = None
-        self._lifecycle.handed_over(live.ticket, answer)
-        if answer == "wait" and not live.finish_requested:
-            yield self._save(live, advance(live.ticket, State.WAITING_FOR_BACKEND,
-                                           self._clock.seconds()))
-        else:
-            yield self._finish(live)
-
-    @inlineCallbacks
-    def _finish(self, live: _Live) -> Any:
-        ticket = advance(live.ticket, State.FINISHED, self._clock.seconds(), backend_told=True)
-        yield self._save(live, ticket)
-        self._lifecycle.finished(ticket)
-        self._forget(live)
-        if ticket.remove_file_when_finished:
-            yield self._storage.remove(ticket.path)
-
-    # -- cancelling -------------------------------------------------------------------------------
-
-    @inlineCallbacks
-    def _abandon(self, live: _Live, state: State, by: str, reason: str) -> Any:
-        """End an upload that will not complete (cancelled, expired): bytes go, backend is told.
-
-        Once the last byte is in, the file is on its way to the backend and the
-        upload can no longer be abandoned; and once it is being abandoned, it
-        can no longer complete. Exactly one of the two happens.
-        """
-        if live.completing:
-            raise IncomingError(ErrorCode.WRONG_STATE,
-                                "every byte has arrived: the file is being handed over")
-        if live.abandoning:
-            raise IncomingError(ErrorCode.TICKET_CLOSED, "ticket is being cancelled already")
-        advance(live.ticket, state, self._clock.seconds())  # refuses what the state forbids
-        live.abandoning = True
-        received = self._bytes_received(live)
-        yield self._drop_bytes(live)
-        ticket = advance(live.ticket, state, self._clock.seconds(),
-                         cancelled_by=by, cancel_reason=reason)
-        yield self._save(live, ticket, notify=False)
-        self._lifecycle.abandoned(ticket, received)
-        if live.listener is not None:
-            live.listener.cancelled(by, reason)
-        self._forget(live)
-        self._tell_backend_of_end(ticket)
-
-    @inlineCallbacks
-    def _drop_bytes(self, live: _Live) -> Any:
-        _retire_upload(live)
-        if live.partial is not None:
-            yield live.partial.idle()
-            yield live.partial.close()
-            live.partial = None
-        yield self._storage.remove_partial(live.ticket.id)
-
-    @inlineCallbacks
-    def _tell_backend_of_end(self, ticket: Ticket) -> Any:
-        """A cancel or an expiry: the backend hears of it (retried, like a handover)."""
-        try:
-            yield self._handover.deliver(ticket, since=ticket.updated_at)
-        except (IncomingError, CancelledError) as e:
-            self.log.warn("backend never heard that ticket {ticket} ended: {e}",
-                          ticket=short_id(ticket.id), e=e)
-            return
-        yield self._registry.save(attrs.evolve(ticket, backend_told=True))
-
-    # -- housekeeping ----------------------------------------------------------------------------
-
-    @inlineCallbacks
-    def recover(self) -> Any:
-        """After a start: resume handovers and cancel notices that a stop interrupted."""
-        tickets = yield self._registry.needing_attention()
+    def _recover(self, tickets: list[Ticket]) -> None:
         for ticket in tickets:
             if ticket.state in (State.STORED, State.HANDING_OVER):
-                live = self._live.setdefault(ticket.id, _Live(ticket))
-                self._hand_over(live)
+                machine = self._machines.get(ticket.id)
+                if machine is None:
+                    machine = self._machines[ticket.id] = TicketMachine(self, ticket)
+                    machine._guard(machine._hand_over(), "the handover")
             elif ticket.state in (State.CANCELLED, State.EXPIRED):
-                self._tell_backend_of_end(ticket)
+                self.tell_backend_of_end(ticket)
 
     @inlineCallbacks
     def expire_abandoned(self) -> Any:
         """Tickets whose upload saw no activity for ``ticket_lifetime`` expire; bytes removed."""
-        cutoff = self._clock.seconds() - self._config.ticket_lifetime
-        tickets = yield self._registry.needing_attention()
+        cutoff = self.clock.seconds() - self.config.ticket_lifetime
+        tickets = yield self.registry.needing_attention()
         for ticket in tickets:
-            live = self._live.get(ticket.id)
-            if live is not None and live.listener is not None:
-                continue  # a client is connected right now
             if ticket.state.accepts_bytes and ticket.updated_at < cutoff:
-                try:
-                    yield self._abandon(live or _Live(ticket), State.EXPIRED, "server", "expired")
-                except IncomingError:
-                    continue  # it completed or was cancelled meanwhile
+                machine = yield self._machine(ticket.id)
+                if machine.ticket.updated_at < cutoff:
+                    yield machine.handle("expire")
+
+    def tell_backend_of_end(self, ticket: Ticket) -> None:
+        """A cancel or an expiry: the backend hears of it (retried, like a handover)."""
+        told = self.handover.deliver(ticket, since=ticket.updated_at)
+        told.addCallback(lambda _: self.registry.save(attrs.evolve(ticket, backend_told=True)))
+        told.addErrback(lambda f: self.log.warn(
+            "backend never heard that ticket {ticket} ended: {error}",
+            ticket=short_id(ticket.id), error=f.getErrorMessage()))
 
     @inlineCallbacks
     def shut_down(self) -> Any:
         """Close every client (they reconnect to the next process) and flush every file."""
         self._stopping = True
-        for live in list(self._live.values()):
-            if live.backend_call is not None:
-                live.backend_call.cancel()
-            self._tell_failed(live, IncomingError(ErrorCode.SHUTTING_DOWN,
-                                                  "the server is restarting"))
-            if live.partial is not None:
-                yield live.partial.idle()
-                yield live.partial.close()
+        for machine in list(self._machines.values()):
+            yield machine.handle("shut_down")
 
-    # -- plumbing ---------------------------------------------------------------------------------
+    # -- plumbing ------------------------------------------------------------------------------
 
-    @inlineCallbacks
-    def _get(self, ticket_id: str) -> Any:
-        live = self._live.get(ticket_id)
-        if live is not None:
-            return live
-        ticket = yield self._registry.load(ticket_id)
+    def _machine(self, ticket_id: str) -> Deferred[TicketMachine]:
+        """The ticket's one live machine: from the map, or loaded and put there. Nothing else
+        makes machines (but recovery, which fills the map before anything else runs)."""
+        machine = self._machines.get(ticket_id)
+        if machine is not None:
+            return succeed(machine)
+        return self.registry.load(ticket_id).addCallback(self._loaded, ticket_id)
+
+    def _loaded(self, ticket: Ticket | None, ticket_id: str) -> TicketMachine:
         if ticket is None:
             raise IncomingError(ErrorCode.UNKNOWN_TICKET, "no such ticket")
-        if ticket.state.terminal:
-            return _Live(ticket)  # nothing more will happen to it: not worth keeping
         # The load may have raced another for the same ticket: keep the first.
-        return self._live.setdefault(ticket_id, _Live(ticket))
+        machine = self._machines.setdefault(ticket_id, TicketMachine(self, ticket))
+        if machine.phase is Phase.ENDED:
+            self._machines.pop(ticket_id, None)  # nothing more will happen to it
+        return machine
 
     @inlineCallbacks
     def _authorised(self, ticket_id: str, secret: str) -> Any:
-        live = yield self._get(ticket_id)
-        if not hmac.compare_digest(live.ticket.backend_secret.encode(), secret.encode()):
-            if live.listener is None and live.partial is None:
-                self._live.pop(ticket_id, None)
+        machine = yield self._machine(ticket_id)
+        if not hmac.compare_digest(machine.ticket.backend_secret.encode(), secret.encode()):
+            if machine.listener is None and machine.partial is None:
+                self._machines.pop(ticket_id, None)
             raise IncomingError(ErrorCode.WRONG_SECRET, "backendSecret does not match the ticket")
-        return live
+        return machine
 
-    def _save(self, live: _Live, ticket: Ticket, notify: bool = True) -> Deferred[None]:
-        """Record a change, then tell the client of a new state."""
-        moved = ticket.state is not live.ticket.state
-        live.ticket = ticket
-        saved = self._registry.save(ticket)
-        if notify and moved and live.listener is not None:
-            listener = live.listener
-            saved.addCallback(lambda _: listener.state_changed(ticket))
-        return saved
+    def forget(self, machine: TicketMachine) -> None:
+        machine.listener = None
+        machine._retire_upload()
+        if self._machines.get(machine.ticket.id) is machine:
+            del self._machines[machine.ticket.id]
 
-    def _tell_failed(self, live: _Live, error: IncomingError) -> None:
-        listener, live.listener = live.listener, None
-        _retire_upload(live)
-        if listener is not None:
-            listener.failed(error)
-
-    def _forget(self, live: _Live) -> None:
-        live.listener = None
-        _retire_upload(live)
-        self._live.pop(live.ticket.id, None)
-
-    def _bytes_received(self, live: _Live) -> int:
-        if live.partial is not None:
-            return live.partial.offset
-        if live.ticket.state.accepts_bytes:
-            return self._storage.partial_size(live.ticket.id)
-        return live.ticket.bytes_received
-
-
-def _retire_upload(live: _Live) -> None:
-    """The client's write handle stops working (taken over, failed, ended)."""
-    if live.upload is not None:
-        live.upload.active = False
-        live.upload = None
+    def bytes_received(self, machine: TicketMachine) -> int:
+        if machine.partial is not None:
+            return machine.partial.offset
+        if machine.ticket.state.accepts_bytes:
+            return self.storage.partial_size(machine.ticket.id)
+        return machine.ticket.bytes_received
 
 
 def _taken_over() -> IncomingError:
     return IncomingError(ErrorCode.TAKEN_OVER, "a newer connection took over this ticket")
 
 
+def valid_digest(text: object) -> bool:
+    return isinstance(text, str) and len(text) == 64 and set(text) <= DIGEST_CHARACTERS
+
+
 @attrs.define(eq=False)
 class Upload:
     """One client's right to write into one ticket, until it is taken over or ends."""
 
-    office: TicketOffice
-    live: _Live
+    machine: TicketMachine
     offset: int
     """Where the client resumes: every byte before it is stored."""
     active: bool = True
@@ -513,31 +781,48 @@ class Upload:
     def __attrs_post_init__(self) -> None:
         self.next_offset = self.offset
         self.acknowledged = self.offset
-        self.listener = self.live.listener
+        self.listener = self.machine.listener
 
     @property
     def ticket(self) -> Ticket:
-        return self.live.ticket
+        return self.machine.ticket
 
     @property
     def receiving(self) -> bool:
-        return self.active and self.live.ticket.state.accepts_bytes
+        return self.active and self.machine.phase is Phase.RECEIVING
 
     def write(self, offset: int, pieces: Sequence[bytes | Piece],
               landing: Landing | None = None) -> Deferred[int]:
-        """Write ``pieces`` at ``offset``; fires with the new acknowledged offset."""
-        return self.office.write(self, offset, pieces, landing)
+        """Write ``pieces`` at ``offset``; fires with the new acknowledged offset. Raises
+        IncomingError, changing nothing, if the ticket takes no such bytes. Pieces that lie
+        in a ``landing`` take its buffers along (storage gives them back once written)."""
+        if not self.active:
+            raise _taken_over()
+        result: Deferred[int] = self.machine.handle("write", self, offset, pieces, landing)
+        return result
 
     def landing(self) -> Landing:
         """Where this connection's next bytes may land before they are written."""
-        return self.office.landing(self)
+        return self.machine.office.storage.landing(self.next_offset)
+
+    def digest(self, sha256: str) -> None:
+        """The client's SHA-256 of its file; raises IncomingError if it is another file."""
+        self.machine.handle("digest", sha256)
 
     def pause(self, paused: bool) -> Deferred[Ticket]:
-        return self.office.pause(self, paused)
+        """Pause or unpause; fires with the ticket, whose state is the answer to the client."""
+        if not self.active:
+            return succeed(self.machine.ticket)
+        answer: Deferred[Ticket] = self.machine.handle("pause", self, paused)
+        return answer
 
     def cancel(self, reason: str) -> Deferred[None]:
-        return self.office.cancel_by_frontend(self, reason)
+        if not self.active:
+            return succeed(None)
+        result: Deferred[None] = self.machine.handle("cancel_frontend", self, reason)
+        return result
 
     def detach(self) -> None:
-        self.office.detach(self)
+        self.machine.detach(self)
+
 

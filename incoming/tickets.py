@@ -10,7 +10,8 @@ moves it from state to state, so the allowed transitions can be read here::
                  stored ──▶ handing_over ──▶ waiting_for_backend ──▶ finished
                                   └──────────────────────────────────▶ finished
 
-    created / uploading / paused ──▶ cancelled   (by the frontend or the backend)
+    created / uploading / paused ──▶ cancelled   (by the frontend, the backend, or the
+                                                  server: the client's digest differs)
     created / uploading / paused ──▶ expired     (no activity for ticket_lifetime)
     handing_over                 ──▶ failed      (the backend never took it)
 
@@ -21,6 +22,7 @@ record knows nothing of sockets, files or HTTP.
 from __future__ import annotations
 
 import enum
+import json
 import secrets
 
 import attrs
@@ -98,6 +100,12 @@ class Ticket:
     sha256: str = ""
     path: str = ""
     """Where the complete file is, once stored."""
+    client_sha256: str = ""
+    """The file's SHA-256 as the client read it (``digest``), once a client sent it."""
+    integrity: bool = False
+    """A client promised its digest: the file is stored only once it came and matches."""
+    result: str = ""
+    """What the backend said about the file (JSON text), for the page; empty: nothing."""
     cancelled_by: str = ""
     cancel_reason: str = ""
     backend_told: bool = False
@@ -128,6 +136,7 @@ class Ticket:
             "filenameFromBrowser": self.filename_from_browser,
             "filename": self.path,
             "sha256": self.sha256,
+            "result": json.loads(self.result) if self.result else None,
             "cancelledBy": self.cancelled_by,
             "cancelReason": self.cancel_reason,
             "failure": self.failure,

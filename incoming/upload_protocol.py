@@ -17,7 +17,7 @@ Messages, in short (text messages are JSON objects with a ``type``)::
 This module only parses and checks what arrives and renders what leaves; the
 :class:`~incoming.office.TicketOffice` decides. File bytes are not gathered
 into whole messages (that reassembly was a quarter of the server's CPU time,
-see PERF-NOTES.md): on a TCP connection each binary frame's payload is read
+see docs/performance.rst): on a TCP connection each binary frame's payload is read
 from the socket straight into storage's buffers, still masked
 (``unmasking.py``), and goes to storage in batches.
 """
@@ -41,7 +41,7 @@ from incoming.config import Config
 from incoming.errors import ErrorCode, IncomingError
 from incoming.limits import ConnectionLimits, Refusal, RefusalLog, client_address, printable
 from incoming.limits import CountedConnection, unwrapped
-from incoming.office import MAX_FILENAME, MAX_REASON, TicketOffice, Upload
+from incoming.office import MAX_FILENAME, MAX_REASON, Hello, TicketOffice, Upload, valid_digest
 from incoming.tickets import State, Ticket
 from incoming.storage.direct import Landing
 from incoming import unmasking
@@ -174,6 +174,8 @@ class UploadProtocol(WebSocketServerProtocol):
         """Offset just past the last byte written (and acknowledged); below ``_flushed``
         while a write is under way."""
         self._paused = False
+        self._cancelling = False
+        """The client sent cancel: bytes behind it are ignored."""
         self._sized_reads = False
         self._socket_reads = False
         self._landing: Landing | None = None
@@ -294,7 +296,7 @@ class UploadProtocol(WebSocketServerProtocol):
 
     def _read_payload_from_socket(self, length: int) -> None:
         """Read this frame's payload ourselves, straight into the landing: no bytes object
-        per read, nothing for Autobahn to slice, nothing left to copy (PERF-NOTES.md).
+        per read, nothing for Autobahn to slice, nothing left to copy (docs/performance.rst).
 
         Twisted's TCP transport reads by calling its ``doRead``; until the frame
         ends, that is :meth:`_read_payload`. Autobahn parsed the header and
@@ -373,7 +375,7 @@ class UploadProtocol(WebSocketServerProtocol):
 
     def _take_bytes(self, pieces: list[Any]) -> None:
         """File bytes, landed; they go to storage in batches."""
-        if self._phase is Phase.CLOSING:
+        if self._phase is Phase.CLOSING or self._cancelling:
             return
         self._note_activity()  # a slow client may take long over one message
         size = sum(len(piece) for piece in pieces)
@@ -430,17 +432,19 @@ class UploadProtocol(WebSocketServerProtocol):
             self._pause(kind == "pause")
         elif kind == "cancel":
             self._cancel(message)
+        elif kind == "digest":
+            self._digest(message)
         else:
             self._fail(IncomingError(ErrorCode.BAD_REQUEST, f"unknown message type {kind!r}"))
 
     def _hello(self, message: dict[str, Any]) -> None:
         try:
-            ticket_id, size, filename = _parse_hello(message)
+            ticket_id, hello = _parse_hello(message)
         except IncomingError as e:
             self._fail(e)
             return
         self._phase = Phase.BEGINNING
-        begun = self.factory.office.begin(ticket_id, size, filename, self)
+        begun = self.factory.office.begin(ticket_id, hello, self)
         begun.addCallbacks(self._welcome, self._fail_from)
 
     def _welcome(self, upload: Upload) -> None:
@@ -473,12 +477,28 @@ class UploadProtocol(WebSocketServerProtocol):
             self._fail(IncomingError(ErrorCode.BAD_REQUEST,
                                      f"reason must be a string of at most {MAX_REASON} characters"))
             return
+        # Bytes still on their way behind the cancel are not wanted: drop what was gathered
+        # and ignore what comes (a cancelled upload must end as cancelled, not as an error).
+        self._cancelling = True
+        self._drop_gathered()
         self._upload.cancel(reason).addErrback(self._fail_from)
+
+    def _digest(self, message: dict[str, Any]) -> None:
+        assert self._upload is not None
+        sha256 = message.get("sha256")
+        if not valid_digest(sha256):
+            self._fail(IncomingError(ErrorCode.BAD_REQUEST,
+                                     "sha256 must be 64 lower-case hex digits"))
+            return
+        try:
+            self._upload.digest(sha256)
+        except IncomingError as e:
+            self._fail(e)
 
     # -- file bytes -------------------------------------------------------------------------------
 
     def _flush(self) -> None:
-        if not self._pending or self._upload is None:
+        if not self._pending or self._upload is None or self._cancelling:
             return
         assert self._landing is not None
         pieces, offset, size = self._pending, self._flushed, self._received - self._flushed
@@ -508,7 +528,10 @@ class UploadProtocol(WebSocketServerProtocol):
     # -- what the office tells us (UploadListener) ------------------------------------------------
 
     def state_changed(self, ticket: Ticket) -> None:
-        self._tell_state(ticket)
+        if ticket.state is State.FINISHED and ticket.result:
+            self._send({"type": "state", "state": "finished", "result": json.loads(ticket.result)})
+        else:
+            self._tell_state(ticket)
         if ticket.state is State.FINISHED:
             self._close(1000, "finished")
 
@@ -541,6 +564,7 @@ class UploadProtocol(WebSocketServerProtocol):
             message["state"] = error.state
         elif self._upload is not None:
             message["state"] = self._upload.ticket.state.value
+        message.update(error.details)
         self._send(message)
         self._close(4000 + int(error.code), error.code.wire_name)
 
@@ -571,6 +595,11 @@ class UploadProtocol(WebSocketServerProtocol):
         if self._landing is not None:
             self._landing.release()
             self._landing = None
+        self._drop_gathered()
+
+    def _drop_gathered(self) -> None:
+        """Forget bytes gathered but not handed to storage (their buffers stay in the landing
+        until it is released), and give back their count in the write budget."""
         dropped = self._received - self._flushed
         self._pending, self._received = [], self._flushed
         self.factory.write_budget.handed_over(dropped)
@@ -605,9 +634,10 @@ def _passing(action: Any, *args: Any) -> Any:
     return callback
 
 
-def _parse_hello(message: dict[str, Any]) -> tuple[str, int, str]:
+def _parse_hello(message: dict[str, Any]) -> tuple[str, Hello]:
     ticket_id, size, filename = (message.get("ticket"), message.get("size"),
                                  message.get("filename", ""))
+    integrity, sha256 = message.get("integrity"), message.get("sha256", "")
     if not isinstance(ticket_id, str) or not 0 < len(ticket_id) <= MAX_TICKET_ID:
         raise IncomingError(ErrorCode.BAD_REQUEST, "hello needs a ticket (a string)")
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
@@ -615,7 +645,12 @@ def _parse_hello(message: dict[str, Any]) -> tuple[str, int, str]:
     if not isinstance(filename, str) or len(filename) > MAX_FILENAME:
         raise IncomingError(ErrorCode.BAD_REQUEST,
                             f"filename must be a string of at most {MAX_FILENAME} characters")
-    return ticket_id, size, filename
+    if integrity not in (None, "sha256"):
+        raise IncomingError(ErrorCode.BAD_REQUEST, 'integrity must be "sha256" when given')
+    if sha256 != "" and not valid_digest(sha256):
+        raise IncomingError(ErrorCode.BAD_REQUEST, "sha256 must be 64 lower-case hex digits")
+    return ticket_id, Hello(size=size, filename=filename, sha256=sha256,
+                            integrity=integrity == "sha256")
 
 
 class UploadFactory(WebSocketServerFactory):

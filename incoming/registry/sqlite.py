@@ -12,8 +12,9 @@ import json
 import sqlite3
 
 import attrs
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred, fail, succeed
 
+from incoming.errors import ErrorCode, IncomingError
 from incoming.tickets import State, Ticket
 
 _SCHEMA = """
@@ -38,6 +39,13 @@ def _decode(text: str) -> Ticket:
     return Ticket(**{k: v for k, v in fields.items() if k in known})
 
 
+def _registry_error(error: sqlite3.Error) -> IncomingError:
+    if isinstance(error, sqlite3.OperationalError) and "full" in str(error):
+        return IncomingError(ErrorCode.STORAGE_FULL,
+                             "no space left for the ticket database; try again later")
+    return IncomingError(ErrorCode.STORAGE_FAILED, f"the ticket database failed: {error}")
+
+
 class SQLiteRegistry:
     def __init__(self, path: str) -> None:
         self._db = sqlite3.connect(path, isolation_level=None)
@@ -46,18 +54,31 @@ class SQLiteRegistry:
         self._db.execute(_SCHEMA)
 
     def save(self, ticket: Ticket) -> Deferred[None]:
-        self._db.execute(
-            "INSERT OR REPLACE INTO tickets (id, needs_attention, record) VALUES (?, ?, ?)",
-            (ticket.id, int(ticket.needs_attention), _encode(ticket)),
-        )
+        """Fails with error 21 (disk full) or 12 when SQLite cannot write: the caller says
+        so to its client, and the server stays up."""
+        try:
+            self._db.execute(
+                "INSERT OR REPLACE INTO tickets (id, needs_attention, record) VALUES (?, ?, ?)",
+                (ticket.id, int(ticket.needs_attention), _encode(ticket)),
+            )
+        except sqlite3.Error as e:
+            return fail(_registry_error(e))
         return succeed(None)
 
     def load(self, ticket_id: str) -> Deferred[Ticket | None]:
-        row = self._db.execute("SELECT record FROM tickets WHERE id = ?", (ticket_id,)).fetchone()
+        try:
+            row = self._db.execute("SELECT record FROM tickets WHERE id = ?",
+                                   (ticket_id,)).fetchone()
+        except sqlite3.Error as e:
+            return fail(_registry_error(e))
         return succeed(_decode(row[0]) if row else None)
 
     def needing_attention(self) -> Deferred[list[Ticket]]:
-        rows = self._db.execute("SELECT record FROM tickets WHERE needs_attention = 1").fetchall()
+        try:
+            rows = self._db.execute(
+                "SELECT record FROM tickets WHERE needs_attention = 1").fetchall()
+        except sqlite3.Error as e:
+            return fail(_registry_error(e))
         return succeed([_decode(row[0]) for row in rows])
 
     def close(self) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import errno
 import hashlib
 import os
 import threading
@@ -384,5 +385,17 @@ def _fsync_directory(path: str) -> None:
 def _as_storage_failure(failure: Failure) -> Failure:
     if failure.check(IncomingError):
         return failure
-    problem = f"cannot write the upload: {failure.value}"
-    return Failure(IncomingError(ErrorCode.STORAGE_FAILED, problem))
+    return Failure(storage_error(failure.value))
+
+
+FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def storage_error(error: BaseException) -> IncomingError:
+    """What a client hears of a failed write: the disk is full (error 21: retry, the upload
+    completes once there is space), or it failed otherwise (error 12). Both are retryable;
+    acknowledged bytes are safe either way."""
+    if isinstance(error, OSError) and error.errno in FULL:
+        return IncomingError(ErrorCode.STORAGE_FULL, "no space left for the upload; it goes on "
+                             "by itself once there is")
+    return IncomingError(ErrorCode.STORAGE_FAILED, f"cannot write the upload: {error}")

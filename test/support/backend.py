@@ -46,7 +46,6 @@ class Answer:
     """Answer only once this event is set (see :meth:`FakeBackend.hold`)."""
     headers: tuple[tuple[str, str], ...] = ()
     """More response headers (a ``Location`` for a redirect)."""
-    content_type: str = "text/plain; charset=utf-8"
 
     def __str__(self) -> str:
         if self.drop:
@@ -75,7 +74,8 @@ def body(text: str, status: int = 200) -> Answer:
 
 def json_answer(value: Any, status: int = 200) -> Answer:
     """A JSON body (``{"state": "done", "result": ...}``) with ``Content-Type: application/json``."""
-    return Answer(status=status, body=json.dumps(value), content_type="application/json")
+    return Answer(status=status, body=json.dumps(value),
+                  headers=(("Content-Type", "application/json"),))
 
 
 def delayed(seconds: float, then: Answer = DONE) -> Answer:
@@ -302,7 +302,8 @@ class _Handler(BaseHTTPRequestHandler):
         data = answer.body.encode()
         try:
             self.send_response(answer.status)
-            self.send_header("Content-Type", answer.content_type)
+            if not any(name.lower() == "content-type" for name, _ in answer.headers):
+                self.send_header("Content-Type", "text/plain; charset=utf-8")
             self.send_header("Content-Length", str(len(data)))
             for name, value in answer.headers:
                 self.send_header(name, value)

@@ -19,6 +19,7 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.internet.testing import StringTransport
 
 from incoming.config import Config
+from incoming.handover import BackendAnswer
 from incoming.office import TicketOffice
 from incoming.registry.memory import MemoryRegistry
 from incoming.storage.filesystem import FileSystemStorage
@@ -34,19 +35,19 @@ class FakeHandover:
     """Records each delivery; the test decides when and how the backend answers."""
 
     def __init__(self) -> None:
-        self.calls: list[tuple[Ticket, Deferred[str]]] = []
+        self.calls: list[tuple[Ticket, Deferred[BackendAnswer]]] = []
         self.auto_answer: str | None = None
 
-    def deliver(self, ticket: Ticket, since: float) -> Deferred[str]:
+    def deliver(self, ticket: Ticket, since: float) -> Deferred[BackendAnswer]:
         if self.auto_answer is not None:
-            self.calls.append((ticket, succeed(self.auto_answer)))
-            return succeed(self.auto_answer)
-        answer: Deferred[str] = Deferred()
+            self.calls.append((ticket, succeed(BackendAnswer(self.auto_answer))))
+            return succeed(BackendAnswer(self.auto_answer))
+        answer: Deferred[BackendAnswer] = Deferred()
         self.calls.append((ticket, answer))
         return answer
 
-    def answer(self, text: str, index: int = -1) -> None:
-        self.calls[index][1].callback(text)
+    def answer(self, text: str, index: int = -1, result: str = "") -> None:
+        self.calls[index][1].callback(BackendAnswer(text, result))
 
 
 @attrs.define

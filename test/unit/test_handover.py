@@ -16,6 +16,7 @@ from twisted.logger import capturedLogs, formatEvent
 from incoming import webhooks
 from incoming.errors import ErrorCode, IncomingError
 from incoming.handover import (
+    BackendAnswer,
     MAX_ANSWER,
     BackendRefused,
     Handover,
@@ -67,8 +68,9 @@ def make(script, policy=POLICY):
 
 
 def result_of(d: Deferred):
+    """What the delivery fired with so far: the answer's state (done, wait, ok), or a failure."""
     results = []
-    d.addBoth(results.append)
+    d.addBoth(lambda r: results.append(r.state if isinstance(r, BackendAnswer) else r))
     return results
 
 
@@ -81,7 +83,7 @@ def run(clock, stub, seconds, step=0.5):
 
 
 def test_form_carries_every_documented_value():
-    """The callback form has exactly the values of DESIGN.md §3."""
+    """The callback form has exactly the values docs/api.rst lists."""
     form = dict(callback_form(stored_ticket()))
     assert form == {"id": "T1", "filename": "/srv/complete/T1", "filenameFromBrowser": "cat.jpg",
                     "size": "5", "sha256": "ab" * 32, "cancelled": "no", "cancelReason": "",

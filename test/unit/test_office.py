@@ -7,6 +7,7 @@ import os
 import pytest
 from twisted.logger import capturedLogs, formatEvent
 
+from incoming.office import Hello
 from incoming.errors import ErrorCode, IncomingError
 from incoming.lifecycle import Lifecycle
 from incoming.metrics import Metrics
@@ -180,7 +181,7 @@ def test_shutdown_closes_clients_with_a_retryable_error(server):
     server.office.shut_down()
     assert conn.messages()[-1]["code"] == ErrorCode.SHUTTING_DOWN
     assert conn.close_code == 4013
-    refused = failure_of(server.office.begin(ticket.id, 100, "", object()))
+    refused = failure_of(server.office.begin(ticket.id, Hello(100), object()))
     assert refused.code is ErrorCode.SHUTTING_DOWN
 
 

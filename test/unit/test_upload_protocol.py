@@ -15,6 +15,7 @@ from twisted.internet.error import ConnectionDone
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 
+from incoming.office import Upload
 from incoming.errors import ErrorCode
 from test.support.doubles import HeldThreads, clock_at
 from test.support.harness import SMALL, Connection, Server, stored_bytes
@@ -372,7 +373,7 @@ def test_storage_failure_is_a_retryable_error(server, monkeypatch):
     monkeypatch.setattr(os, "pwritev", lambda *a: (_ for _ in ()).throw(OSError(28, "No space")))
     conn.send_bytes(b"h" * 10)
     error = error_of(conn)
-    assert error["code"] == ErrorCode.STORAGE_FAILED and "No space" in error["message"]
+    assert error["code"] == ErrorCode.STORAGE_FULL and "no space left" in error["message"]
     monkeypatch.setattr(os, "pwritev", real_pwritev)
     again = server.connect()
     assert again.hello(ticket, 100)["offset"] == 40
@@ -548,14 +549,14 @@ def test_a_write_failing_unexpectedly_ends_its_own_connection_only(tmp_path, mon
     flush; the other connection carries on."""
     server, (broken, reading), _ = uploads_under_a_budget(tmp_path, 12000, 8192)
 
-    office_write, broken_upload = server.office.write, broken.protocol._upload
+    upload_write, broken_upload = Upload.write, broken.protocol._upload
 
     def write(upload, *args):
         if upload is broken_upload:
             raise RuntimeError("a bug")
-        return office_write(upload, *args)
+        return upload_write(upload, *args)
 
-    monkeypatch.setattr(server.office, "write", write)
+    monkeypatch.setattr(Upload, "write", write)
     broken.protocol.dataReceived(frame(OP_BINARY, os.urandom(8192))[:7000])
     reading.protocol.dataReceived(frame(OP_BINARY, os.urandom(8192))[:7000])  # flushes everyone
     assert error_of(broken) == {"type": "error", "code": 12, "message": "internal server error",
