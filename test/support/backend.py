@@ -73,7 +73,7 @@ def body(text: str, status: int = 200) -> Answer:
 
 
 def json_answer(value: Any, status: int = 200) -> Answer:
-    """A JSON body (``{"state": "done", "result": ...}``) with ``Content-Type: application/json``."""
+    """A JSON body (``{"state": "done", "result": ...}``), as ``application/json``."""
     return Answer(status=status, body=json.dumps(value),
                   headers=(("Content-Type", "application/json"),))
 
