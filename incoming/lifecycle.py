@@ -92,6 +92,13 @@ class Lifecycle:
         if count > 0:
             self.metrics.bytes_received.inc(count)
 
+    def write_failed(self, ticket: Ticket, error: IncomingError) -> None:
+        """Bytes could not be written (disk full, I/O error): the client retries; the bytes
+        acknowledged before stay. One line per failed connection, not per chunk."""
+        self._emit(LogLevel.warn, "write_failed", ticket.id,
+                   "ticket {ticket}: writing failed: {error}: {reason}",
+                   error=error.code.wire_name, reason=one_line(error.message))
+
     def stored(self, ticket: Ticket) -> None:
         """Every byte is in; the upload took from the first hello until now."""
         if ticket.started_at > 0:

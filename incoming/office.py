@@ -283,8 +283,13 @@ class TicketMachine:
                                 f"bytes up to {end} go past the declared size {self.ticket.size}")
         upload.next_offset = end
         written = self.partial.write(offset, pieces, landing.seal() if landing else None)
-        written.addCallback(self._written, upload)
+        written.addCallbacks(self._written, self._write_failed, callbackArgs=(upload,))
         return written
+
+    def _write_failed(self, failure: Failure) -> Failure:
+        if failure.check(IncomingError):
+            self.office.lifecycle.write_failed(self.ticket, failure.value)
+        return failure  # the connection tells its client
 
     def _written(self, offset: int, upload: Upload) -> int:
         # Counted per connection from where it began: bytes an older connection had written
