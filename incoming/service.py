@@ -327,7 +327,7 @@ def tune_allocator() -> None:
 
     With glibc's defaults every ~1 MiB buffer of received data is mmap()ed and
     unmapped again, and the next one page-faults its way back in: 35–40 % of
-    the server's CPU time per PERF-NOTES.md. A fixed, high mmap threshold and
+    the server's CPU time (docs/performance.rst). A fixed, high mmap threshold and
     a high trim threshold make the heap reuse the same pages.
     """
     try:

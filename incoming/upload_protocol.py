@@ -17,7 +17,7 @@ Messages, in short (text messages are JSON objects with a ``type``)::
 This module only parses and checks what arrives and renders what leaves; the
 :class:`~incoming.office.TicketOffice` decides. File bytes are not gathered
 into whole messages (that reassembly was a quarter of the server's CPU time,
-see PERF-NOTES.md): on a TCP connection each binary frame's payload is read
+see docs/performance.rst): on a TCP connection each binary frame's payload is read
 from the socket straight into storage's buffers, still masked
 (``unmasking.py``), and goes to storage in batches.
 """
@@ -312,7 +312,7 @@ class UploadProtocol(WebSocketServerProtocol):
 
     def _read_payload_from_socket(self, length: int) -> None:
         """Read this frame's payload ourselves, straight into the landing: no bytes object
-        per read, nothing for Autobahn to slice, nothing left to copy (PERF-NOTES.md).
+        per read, nothing for Autobahn to slice, nothing left to copy (docs/performance.rst).
 
         Twisted's TCP transport reads by calling its ``doRead``; until the frame
         ends, that is :meth:`_read_payload`. Autobahn parsed the header and

@@ -1,6 +1,6 @@
 """The timed runs: one function per case, each with a fresh server process.
 
-Every run follows the same steps, so that the cases compare fairly (PERF-NOTES.md):
+Every run follows the same steps, so that the cases compare fairly (docs/performance.rst):
 start a fresh server (its peak RSS is then this run's), prepare everything that is not the
 transfer (tickets, connections), warm up the memory, read the server's /proc, transfer,
 read /proc again, stop the server.

@@ -146,7 +146,7 @@ def warm_up(size: int = 3 * GiB // 2) -> None:
     """Touch and free ``size`` bytes of memory just before a timed run.
 
     On this VM memory that has been free for a few seconds is slow to touch again
-    (PERF-NOTES.md); without this the first run of a case pays for it and the cases
+    (docs/performance.rst); without this the first run of a case pays for it and the cases
     are not comparable.
     """
     block = bytearray(b"\x01") * size  # a real write to every page, not a lazy calloc

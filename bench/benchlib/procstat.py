@@ -14,7 +14,7 @@ class ProcessSample:
 
     cpu_seconds: float
     peak_rss_bytes: int
-    minor_faults: int  # fresh pages taken: PERF-NOTES.md found them a third of the server's CPU
+    minor_faults: int  # fresh pages taken: docs/performance.rst: they were a third of the server's CPU
 
 
 def sample(pid: int) -> ProcessSample:

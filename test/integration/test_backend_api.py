@@ -1,4 +1,4 @@
-"""The backend HTTP API (DESIGN.md §2) over real HTTP: answers, refusals, and that refusals change
+"""The backend HTTP API (docs/api.rst) over real HTTP: answers, refusals, and that refusals change
 nothing."""
 
 from __future__ import annotations

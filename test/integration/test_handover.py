@@ -1,4 +1,4 @@
-"""The handover callback (DESIGN.md §3): retried until the backend accepts, or until the
+"""The handover callback (docs/api.rst): retried until the backend accepts, or until the
 deadline."""
 
 from __future__ import annotations

@@ -296,7 +296,8 @@ class _Handler(BaseHTTPRequestHandler):
         data = answer.body.encode()
         try:
             self.send_response(answer.status)
-            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            if not any(name.lower() == "content-type" for name, _ in answer.headers):
+                self.send_header("Content-Type", "text/plain; charset=utf-8")
             self.send_header("Content-Length", str(len(data)))
             for name, value in answer.headers:
                 self.send_header(name, value)

@@ -83,7 +83,7 @@ def run(clock, stub, seconds, step=0.5):
 
 
 def test_form_carries_every_documented_value():
-    """The callback form has exactly the values of DESIGN.md §3."""
+    """The callback form has exactly the values docs/api.rst lists."""
     form = dict(callback_form(stored_ticket()))
     assert form == {"id": "T1", "filename": "/srv/complete/T1", "filenameFromBrowser": "cat.jpg",
                     "size": "5", "sha256": "ab" * 32, "cancelled": "no", "cancelReason": "",
