@@ -72,11 +72,11 @@ class _Call(Resource):
         request.notifyFinish().addErrback(lambda _: gone.append(True))
         result = maybeDeferred(self._handler, request)
         result.addErrback(self._as_error_answer, request)
-        result.addCallback(lambda answer: gone or _send(request, answer))
+        result.addCallback(lambda answer: None if gone else _send(request, answer))
         return NOT_DONE_YET
 
     def _as_error_answer(self, failure: Failure, request: Request) -> bytes:
-        if failure.check(IncomingError):
+        if isinstance(failure.value, IncomingError):
             error = failure.value
             return error_body(request, error.code.http_status, error.code, error.message)
         self.log.failure("backend API call failed", failure)

@@ -114,7 +114,7 @@ def _parse_host(netloc: str, hostname: str) -> tuple[str, IPAddress | None]:
         if "%" in hostname:
             raise CallbackRefused("IPv6 addresses with a zone are not allowed")
         try:
-            ip = _unmapped(ipaddress.IPv6Address(hostname))
+            ip: IPAddress | None = _unmapped(ipaddress.IPv6Address(hostname))
         except ValueError:
             raise CallbackRefused(f"[{hostname}] is not an IPv6 address") from None
         return str(ip), ip

@@ -19,7 +19,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 DEFAULT_TIMEOUT = 30.0
 TOLERANCE = 300
@@ -164,7 +164,7 @@ def verify_callback(headers: Mapping[str, str] | Iterable[tuple[str, str]], body
 def _pairs(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> Iterable[tuple[str, str]]:
     # http.server's and email's header objects are no Mapping, but have items()
     items = getattr(headers, "items", None)
-    return items() if callable(items) else headers
+    return items() if callable(items) else cast("Iterable[tuple[str, str]]", headers)
 
 
 def _check_timestamp(stamp: str, tolerance: int, now: float) -> None:

@@ -11,6 +11,7 @@ import os
 
 from autobahn.twisted.resource import WebSocketResource
 from twisted.web.resource import Resource
+from twisted.web.server import Request
 from twisted.web.static import File
 
 from incoming.upload_protocol import UploadFactory
@@ -22,7 +23,7 @@ STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 class _Script(File):
     """A script file that browsers revalidate, so a new server version reaches them at once."""
 
-    def render_GET(self, request):  # type: ignore[no-untyped-def]
+    def render_GET(self, request: Request) -> bytes | int:  # the body, or NOT_DONE_YET
         request.setHeader(b"Cache-Control", b"no-cache")
         request.setHeader(b"Access-Control-Allow-Origin", b"*")
         return super().render_GET(request)

@@ -21,11 +21,11 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import attrs
 from twisted.internet.defer import CancelledError, Deferred, TimeoutError, inlineCallbacks
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IPushProducer, IReactorTime
 from twisted.internet.protocol import Protocol as StreamProtocol
 from twisted.internet.task import deferLater
 from twisted.logger import Logger
@@ -49,7 +49,9 @@ MAX_ANSWER = 64 * 1024
 class HTTPClient(Protocol):
     """The part of treq's HTTPClient we use (``treq.testing.StubTreq`` fits too)."""
 
-    def post(self, url: str, data: Any = None, **kwargs: Any) -> Deferred[Any]: ...
+    def post(self, url: str, /, *, data: bytes | dict[str, str] | None = None,
+             headers: Any = None,  # dict[str, str]: treq's dict[bytes | str, ...] is invariant
+             allow_redirects: bool = True) -> Deferred[Any]: ...
 
 
 @attrs.frozen
@@ -254,12 +256,12 @@ class _LimitedReader(StreamProtocol):
     def _too_long(self) -> None:
         self._parts.clear()
         self.done.errback(BackendRefused(f"answer longer than {self._limit // 1024} KiB"))
-        self.transport.stopProducing()
+        cast(IPushProducer, self.transport).stopProducing()  # what deliverBody connects us to
 
     def _stop(self) -> None:
         self._parts.clear()
         if self.transport is not None:
-            self.transport.stopProducing()
+            cast(IPushProducer, self.transport).stopProducing()  # as in _too_long
 
     def connectionLost(self, reason: Failure = ResponseDone) -> None:  # type: ignore[assignment]
         if self.done.called:
@@ -277,7 +279,7 @@ def _timed_out(result: Any, timeout: float) -> Any:
 
 def _cancelled(error: Exception) -> bool:
     """Whether treq failed the request because it was cancelled (not by the timeout)."""
-    reasons = getattr(error, "reasons", None)
+    reasons = getattr(error, "reasons", [])
     return isinstance(error, ResponseNeverReceived) and bool(reasons) and all(
         r.check(CancelledError) for r in reasons)
 

@@ -70,8 +70,7 @@ class HealthCheck:
         asked = maybeDeferred(self._registry.load, PROBE_TICKET)
         asked.addTimeout(self._timeout, self._clock)
         asked.addErrback(_because, "ticket registry not answering")
-        asked.addCallback(lambda _: self._storage_writable())
-        return asked
+        return asked.addCallback(lambda _: self._storage_writable())
 
     def _storage_writable(self) -> Deferred[None]:
         """Fires once a probe (this one, or the one still running) is done."""
@@ -129,8 +128,7 @@ class HealthResource(Resource):
     def render_GET(self, request: Request) -> Any:
         gone: list[bool] = []
         request.notifyFinish().addErrback(lambda _: gone.append(True))
-        checked = self._check.check()
-        checked.addCallbacks(lambda _: (200, "ok"), _as_answer)
+        checked = self._check.check().addCallbacks(lambda _: (200, "ok"), _as_answer)
         checked.addCallback(lambda answer: None if gone else _answer(request, *answer))
         return NOT_DONE_YET
 

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import attrs
-from twisted.internet.interfaces import IAddress, IReactorTime
+from twisted.internet.interfaces import IAddress, IReactorTime, ITCPTransport
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
@@ -259,6 +259,8 @@ class CountedConnection(ProtocolWrapper):
 class _Unavailable(Protocol):
     """Answers a minimal 503 and closes, once the request has come in (or soon anyway)."""
 
+    transport: ITCPTransport  # TCP, TLS or UNIX (each provides it), set by makeConnection
+
     def __init__(self, response: bytes, clock: IReactorTime) -> None:
         self._response = response
         self._clock = clock
@@ -278,7 +280,7 @@ class _Unavailable(Protocol):
         self._stop_timer()
         self.transport.loseConnection()
 
-    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
+    def connectionLost(self, reason: Failure | None = None) -> None:
         self._stop_timer()
 
     def _stop_timer(self) -> None:
@@ -295,7 +297,7 @@ class TotalConnectionLimit(WrappingFactory):
     protocol = CountedConnection
     reason = "too many connections, try again later"
 
-    def __init__(self, wrapped: Factory, max_connections: int, clock: IReactorTime) -> None:
+    def __init__(self, wrapped: Factory[Any], max_connections: int, clock: IReactorTime) -> None:
         super().__init__(wrapped)
         self.max_connections = max_connections
         self._clock = clock
@@ -314,7 +316,9 @@ class TotalConnectionLimit(WrappingFactory):
         look for that line)."""
         return Factory.logPrefix(self.wrappedFactory)
 
-    def buildProtocol(self, addr: IAddress) -> Protocol | None:
+    # Past the cap it builds a plain Protocol, no wrapper: the port takes any protocol (as
+    # Factory.buildProtocol says); only WrappingFactory's annotation promises a wrapper.
+    def buildProtocol(self, addr: IAddress | None) -> Protocol:  # type: ignore[override]
         if len(self.protocols) >= self.max_connections:
             self._log.refused("refused a connection from {peer}: {limit} connections are open "
                               "(max_connections); answered 503",
@@ -323,7 +327,7 @@ class TotalConnectionLimit(WrappingFactory):
         return super().buildProtocol(addr)
 
 
-def limit_total_connections(factory: Factory, max_connections: int,
+def limit_total_connections(factory: Factory[Any], max_connections: int,
                             clock: IReactorTime) -> TotalConnectionLimit:
     """``factory`` for the public listeners, with at most ``max_connections`` open at once."""
     return TotalConnectionLimit(factory, max_connections, clock)

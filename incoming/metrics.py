@@ -91,8 +91,7 @@ class Metrics:
         if self._tickets is None:
             return succeed(None)
         self._states = None
-        asked = self._tickets.needing_attention()
-        asked.addCallback(self._count_states)
+        asked = self._tickets.needing_attention().addCallback(self._count_states)
         return asked
 
     def _count_states(self, tickets: list[Ticket]) -> None:

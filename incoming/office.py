@@ -21,7 +21,7 @@ from __future__ import annotations
 import enum
 import hmac
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeGuard
 
 import attrs
 from twisted.internet.defer import (
@@ -339,7 +339,7 @@ class TicketMachine:
     def _receive_again(self, failure: Failure) -> None:
         """The file could not be stored: bytes stay, the client is told and comes back."""
         self.phase = Phase.RECEIVING
-        error = failure.value if failure.check(IncomingError) else IncomingError(
+        error = failure.value if isinstance(failure.value, IncomingError) else IncomingError(
             ErrorCode.STORAGE_FAILED, "cannot store the file")
         self._tell_failed(error)
 
@@ -659,7 +659,7 @@ class TicketOffice:
     def _hello(self, machine: TicketMachine, hello: Hello,
                listener: UploadListener) -> Deferred[Upload]:
         def with_state(failure: Failure) -> Failure:
-            if failure.check(IncomingError) and failure.value.state is None:
+            if isinstance(failure.value, IncomingError) and failure.value.state is None:
                 failure.value.state = machine.ticket.state.value  # the client's news too
             return failure
         return maybeDeferred(machine.handle, "hello", hello, listener).addErrback(with_state)
@@ -669,7 +669,7 @@ class TicketOffice:
         return upload
 
     def _refused(self, failure: Failure, ticket_id: str) -> Failure:
-        if failure.check(IncomingError):
+        if isinstance(failure.value, IncomingError):
             self.lifecycle.refused(ticket_id, failure.value)
         return failure
 
@@ -678,8 +678,7 @@ class TicketOffice:
     def recover(self) -> Deferred[None]:
         """After a start: resume handovers and cancel notices that a stop interrupted.
         Never fails: a failure is one log line (the next start tries again)."""
-        found = self.registry.needing_attention()
-        found.addCallback(self._recover)
+        found = self.registry.needing_attention().addCallback(self._recover)
         return found.addErrback(lambda f: self.log.warn(
             "recovering tickets after the start failed: {error}", error=f.getErrorMessage()))
 
@@ -765,7 +764,7 @@ def _taken_over() -> IncomingError:
     return IncomingError(ErrorCode.TAKEN_OVER, "a newer connection took over this ticket")
 
 
-def valid_digest(text: object) -> bool:
+def valid_digest(text: object) -> TypeGuard[str]:
     return isinstance(text, str) and len(text) == 64 and set(text) <= DIGEST_CHARACTERS
 
 

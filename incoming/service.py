@@ -65,8 +65,12 @@ class OfficeService(Service):
     def stopService(self) -> Any:
         super().stopService()
         done = self.office.shut_down()
-        done.addBoth(lambda _: (self._pool.stop(), self._registry.close()))
+        done.addBoth(self._release)
         return done
+
+    def _release(self, _: object) -> None:
+        self._pool.stop()
+        self._registry.close()
 
 
 class ListeningService(Service):

@@ -24,6 +24,7 @@ from __future__ import annotations
 import enum
 import json
 import secrets
+from typing import TypedDict, Unpack
 
 import attrs
 
@@ -145,7 +146,26 @@ class Ticket:
         }
 
 
-def advance(ticket: Ticket, state: State, now: float, **changes: object) -> Ticket:
+class Changes(TypedDict, total=False):
+    """The fields :func:`advance` and :func:`touch` may change besides the state and time."""
+
+    size: int | None
+    filename_from_browser: str
+    bytes_received: int
+    sha256: str
+    path: str
+    client_sha256: str
+    integrity: bool
+    result: str
+    cancelled_by: str
+    cancel_reason: str
+    backend_told: bool
+    failure: str
+    started_at: float
+    stored_at: float
+
+
+def advance(ticket: Ticket, state: State, now: float, **changes: Unpack[Changes]) -> Ticket:
     """Return ``ticket`` moved to ``state``, or raise if that move is not allowed."""
     if state not in _ALLOWED.get(ticket.state, frozenset()):
         raise IncomingError(
@@ -155,6 +175,6 @@ def advance(ticket: Ticket, state: State, now: float, **changes: object) -> Tick
     return attrs.evolve(ticket, state=state, updated_at=now, **changes)
 
 
-def touch(ticket: Ticket, now: float, **changes: object) -> Ticket:
+def touch(ticket: Ticket, now: float, **changes: Unpack[Changes]) -> Ticket:
     """Return ``ticket`` with new data but the same state."""
     return attrs.evolve(ticket, updated_at=now, **changes)

@@ -26,14 +26,15 @@ from __future__ import annotations
 
 import enum
 import json
+import socket
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol, cast
 
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from autobahn.websocket.types import ConnectionDeny, ConnectionRequest
 from twisted.internet import main, tcp
 from twisted.internet.error import ConnectionDone, ConnectionLost
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.interfaces import IDelayedCall, IReactorTime, ITransport
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -152,8 +153,22 @@ log = Logger()
 """Ours; Autobahn's ``self.log`` filters its own (per-read) debug messages and must stay."""
 
 
+class _SizedReads(Protocol):
+    """What we use of a transport that reads ``bufferSize`` bytes at a time (onOpen)."""
+
+    bufferSize: int
+
+
+class _SocketReads(Protocol):
+    """What we use of Twisted's TCP transport (``tcp.Connection``) to read payloads ourselves."""
+
+    socket: socket.socket
+    doRead: Callable[[], object]  # replaced per frame; ``del`` brings back the class's
+
+
 class UploadProtocol(WebSocketServerProtocol):
     factory: UploadFactory
+    transport: ITransport  # set by makeConnection, before any of these methods runs
 
     def __init__(self) -> None:
         super().__init__()
@@ -277,7 +292,7 @@ class UploadProtocol(WebSocketServerProtocol):
         (see unmasking.py)."""
         frame = self.current_frame
         if frame is not None and frame.mask and frame.length:
-            masker = pass_through_masker(frame.mask)
+            masker = pass_through_masker(cast(bytes, frame.mask))  # Autobahn says str
             if masker is not None:
                 self.current_frame_masker = masker
 
@@ -292,7 +307,8 @@ class UploadProtocol(WebSocketServerProtocol):
         sixteen trips through Autobahn per MiB.
         """
         if self._sized_reads:
-            self.transport.bufferSize = max(min(length - len(self.data), MAX_READ), HEADER_READ)
+            sized = cast(_SizedReads, self.transport)
+            sized.bufferSize = max(min(length - len(self.data), MAX_READ), HEADER_READ)
 
     def _read_payload_from_socket(self, length: int) -> None:
         """Read this frame's payload ourselves, straight into the landing: no bytes object
@@ -304,8 +320,8 @@ class UploadProtocol(WebSocketServerProtocol):
         own parser would.
         """
         self._frame_left = length
-        self._frame_key = self.current_frame.mask
-        self.transport.doRead = self._read_payload
+        self._frame_key = cast(bytes, self.current_frame.mask)  # Autobahn says str
+        cast(_SocketReads, self.transport).doRead = self._read_payload
 
     def _read_payload(self) -> ConnectionDone | ConnectionLost | None:
         """The transport's ``doRead`` while a frame's payload comes straight in.
@@ -321,7 +337,7 @@ class UploadProtocol(WebSocketServerProtocol):
             else:  # closing: read on to the close frame, keep nothing
                 space = memoryview(bytearray(min(self._frame_left, 1 << 16)))
             try:
-                count = self.transport.socket.recv_into(space)
+                count = cast(_SocketReads, self.transport).socket.recv_into(space)
             except BlockingIOError:
                 return None
             except OSError:
@@ -333,7 +349,7 @@ class UploadProtocol(WebSocketServerProtocol):
                 self._landing.landed(count)
                 self._take_bytes([MaskedBytes(space[:count], turned(self._frame_key, done))])
             if not self._frame_left:
-                del self.transport.doRead  # Twisted's own again
+                del cast(_SocketReads, self.transport).doRead  # Twisted's own again
                 self.onFrameEnd()  # Autobahn's, as if its parser had read the payload
                 return None
             if count < len(space) or self.factory.write_budget.holds(self.transport):
@@ -364,7 +380,7 @@ class UploadProtocol(WebSocketServerProtocol):
             self._take_bytes(self._land(payload))
             return
         self._note_activity()
-        self._text_parts.append(payload)
+        self._text_parts.append(cast(bytes, payload))  # only binary frames are left masked
 
     def _land(self, payload: bytes | MaskedBytes) -> list[Any]:
         """Copy bytes Autobahn parsed into the landing (still masked, if they are)."""
@@ -387,7 +403,7 @@ class UploadProtocol(WebSocketServerProtocol):
 
     def onMessageFrameEnd(self) -> None:
         if self._sized_reads:
-            self.transport.bufferSize = HEADER_READ
+            cast(_SizedReads, self.transport).bufferSize = HEADER_READ
 
     def onMessageEnd(self) -> None:
         if self._phase is Phase.CLOSING:
@@ -457,7 +473,7 @@ class UploadProtocol(WebSocketServerProtocol):
         self._phase = Phase.OPEN
         self._received = self._flushed = self._acked = upload.offset
         config = self.factory.config
-        self._send({"type": "welcome", "offset": upload.offset, "chunkSize": config.chunk_size,
+        self._tell({"type": "welcome", "offset": upload.offset, "chunkSize": config.chunk_size,
                     "window": config.window_size, "state": upload.ticket.state.value})
         waiting, self._waiting_messages = self._waiting_messages, []
         for message in waiting:
@@ -523,20 +539,20 @@ class UploadProtocol(WebSocketServerProtocol):
     def _acknowledge(self, offset: int) -> None:
         if offset > self._acked and self._phase is Phase.OPEN:
             self._acked = offset
-            self._send({"type": "ack", "offset": offset})
+            self._tell({"type": "ack", "offset": offset})
 
     # -- what the office tells us (UploadListener) ------------------------------------------------
 
     def state_changed(self, ticket: Ticket) -> None:
         if ticket.state is State.FINISHED and ticket.result:
-            self._send({"type": "state", "state": "finished", "result": json.loads(ticket.result)})
+            self._tell({"type": "state", "state": "finished", "result": json.loads(ticket.result)})
         else:
             self._tell_state(ticket)
         if ticket.state is State.FINISHED:
             self._close(1000, "finished")
 
     def cancelled(self, by: str, reason: str) -> None:
-        self._send({"type": "cancelled", "by": by, "reason": reason})
+        self._tell({"type": "cancelled", "by": by, "reason": reason})
         self._close(1000, "cancelled")
 
     def failed(self, error: IncomingError) -> None:
@@ -546,9 +562,9 @@ class UploadProtocol(WebSocketServerProtocol):
 
     def _tell_state(self, ticket: Ticket) -> None:
         if ticket.state in CLIENT_STATES:
-            self._send({"type": "state", "state": ticket.state.value})
+            self._tell({"type": "state", "state": ticket.state.value})
 
-    def _send(self, message: dict[str, Any]) -> None:
+    def _tell(self, message: dict[str, Any]) -> None:
         # Autobahn's own state too: after the client's close frame, it is closed before
         # onClose tells us, and a write that completes in between has nothing to ack.
         if self._phase is not Phase.CLOSING and self.state == self.STATE_OPEN:
@@ -565,11 +581,11 @@ class UploadProtocol(WebSocketServerProtocol):
         elif self._upload is not None:
             message["state"] = self._upload.ticket.state.value
         message.update(error.details)
-        self._send(message)
+        self._tell(message)
         self._close(4000 + int(error.code), error.code.wire_name)
 
     def _fail_from(self, failure: Failure) -> None:
-        if failure.check(IncomingError):
+        if isinstance(failure.value, IncomingError):
             self._fail(failure.value)
             return
         # A bug of ours. Autobahn refuses 1011 as a server's close code; error 12 tells the
@@ -654,7 +670,9 @@ def _parse_hello(message: dict[str, Any]) -> tuple[str, Hello]:
 
 
 class UploadFactory(WebSocketServerFactory):
-    protocol = UploadProtocol
+    # Autobahn's factory is a plain Factory[_ProtoWithFactory], not Factory[UploadProtocol],
+    # so Twisted's stubs cannot match UploadProtocol.factory (an UploadFactory) to it.
+    protocol = UploadProtocol  # type: ignore[assignment]
 
     def __init__(self, office: TicketOffice, config: Config, clock: IReactorTime,
                  limits: ConnectionLimits | None = None, **kwargs: Any) -> None:

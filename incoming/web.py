@@ -24,8 +24,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from twisted.internet.interfaces import IDelayedCall, ITCPTransport
+from twisted.internet.interfaces import IDelayedCall, ITCPTransport, ITransport
+from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from twisted.web.http import HTTPChannel
 from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
@@ -212,6 +214,7 @@ class GuardedChannel(HTTPChannel):
     """
 
     site: IncomingSite
+    transport: ITransport  # set by makeConnection, before any of these methods runs
     _deadline: IDelayedCall | None = None
     _body_seen = 0
     _cut = False
@@ -258,7 +261,7 @@ class GuardedChannel(HTTPChannel):
         self._streaming = False
         super().allContentReceived()
 
-    def connectionLost(self, reason: Any) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         self._stop_deadline()
         super().connectionLost(reason)
 
@@ -310,4 +313,7 @@ class IncomingSite(Site):
         self.streams = streams
         """Whether a request path carries upload bytes (no body cap, no body deadline)."""
 
-    protocol = GuardedChannel  # HTTP/1.1 only: uploads need no HTTP/2, and nginx speaks 1.1
+    # HTTP/1.1 only: uploads need no HTTP/2, and nginx speaks 1.1. (Twisted types
+    # Site.protocol as the factory of its HTTP/2-negotiating wrapper; any HTTPChannel
+    # serves, HTTPFactory.buildProtocol only sets callLater and timeOut on it.)
+    protocol = GuardedChannel  # type: ignore[assignment]

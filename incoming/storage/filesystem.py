@@ -23,7 +23,7 @@ import hashlib
 import os
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import attrs
 from twisted.internet.defer import Deferred, fail, inlineCallbacks, succeed
@@ -385,7 +385,7 @@ def _fsync_directory(path: str) -> None:
 def _as_storage_failure(failure: Failure) -> Failure:
     if failure.check(IncomingError):
         return failure
-    return Failure(storage_error(failure.value))
+    return Failure(storage_error(cast(BaseException, failure.value)))  # a Failure always has one
 
 
 FULL = frozenset({errno.ENOSPC, errno.EDQUOT})

@@ -878,3 +878,14 @@ def test_invalid_utf8_is_answered_with_close_1007(server):
     conn.send_text(b'{"type": "hello", "x": "\xff\xfe"}')
     conn.messages()
     assert conn.close_code == 1007
+
+
+def test_autobahns_queued_writes_still_reach_the_client(server, monkeypatch):
+    """Autobahn sends its queued (sync or chopped) writes with its own ``_send()``; a method of
+    ours by that name once shadowed it, and such a write raised TypeError instead."""
+    import txaio
+
+    monkeypatch.setattr(txaio, "call_later", lambda delay, fn, *args: None)  # no reactor timer
+    conn = server.connect()
+    conn.protocol.sendMessage(json.dumps({"type": "queued"}).encode(), isBinary=False, sync=True)
+    assert conn.messages() == [{"type": "queued"}]
