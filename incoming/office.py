@@ -287,7 +287,7 @@ class TicketMachine:
         return written
 
     def _write_failed(self, failure: Failure) -> Failure:
-        if failure.check(IncomingError):
+        if isinstance(failure.value, IncomingError):
             self.office.lifecycle.write_failed(self.ticket, failure.value)
         return failure  # the connection tells its client
 
