@@ -112,7 +112,8 @@ _rule(Phase.ABANDONING, "hello", "refuse_abandoning")
 _rule(Phase.ENDED, "hello", "refuse_ended")
 
 _rule(Phase.RECEIVING, "write", "write")
-_rule([p for p in Phase if p is not Phase.RECEIVING], "write", "refuse_write")
+_rule(_LISTENING, "write", "refuse_write")
+_rule((Phase.ABANDONING, Phase.ENDED), "write", "drop_write")
 
 _rule(Phase.RECEIVING, "last_byte", "complete_or_await_digest")
 
@@ -299,6 +300,11 @@ class TicketMachine:
         if offset == self.ticket.size:
             self.handle("last_byte")  # from now on it can no longer be cancelled
         return offset
+
+    def _drop_write(self, upload: Upload, *args: Any) -> Deferred[int]:
+        """Bytes that were on their way when the upload was cancelled or expired: dropped, not
+        acknowledged, and no error (the client hears ``cancelled``, not a failure)."""
+        return succeed(upload.acknowledged)
 
     def _refuse_write(self, upload: Upload, *args: Any) -> Deferred[int]:
         if upload is not self.upload:
@@ -800,8 +806,6 @@ class Upload:
         """Write ``pieces`` at ``offset``; fires with the new acknowledged offset. Raises
         IncomingError, changing nothing, if the ticket takes no such bytes. Pieces that lie
         in a ``landing`` take its buffers along (storage gives them back once written)."""
-        if not self.active:
-            raise _taken_over()
         result: Deferred[int] = self.machine.handle("write", self, offset, pieces, landing)
         return result
 

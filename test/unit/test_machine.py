@@ -334,3 +334,20 @@ def test_any_interleaving_ends_one_way_and_the_backend_hears_that_way(steps):
 def test_a_json_result_is_kept_compact():
     """A result is stored as compact JSON text (what finish_upload and the callback give)."""
     assert json.loads('{"a": [1, 2]}') == {"a": [1, 2]}
+
+
+def test_bytes_in_flight_behind_a_backend_cancel_end_as_cancelled(tmp_path):
+    """The backend cancels while bytes flow: bytes still arriving are dropped, and the client
+    hears cancelled, not "taken over" or any other error."""
+    server = Server(tmp_path, threads=HeldThreads())
+    ticket = server.ticket()
+    conn = server.connect()
+    conn.send({"type": "hello", "ticket": ticket.id, "size": len(DATA)})
+    settle(server)
+    conn.send_bytes(DATA[:8192])
+    server.office.cancel_by_backend(ticket.id, "")
+    conn.send_bytes(DATA[8192:16384])
+    settle(server)
+    kinds = [m["type"] for m in conn.messages()]
+    assert "error" not in kinds and kinds[-1] == "cancelled", kinds
+    assert [t.cancelled_by for t, _ in server.handover.calls] == ["backend"]
