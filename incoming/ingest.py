@@ -3,12 +3,19 @@
 :class:`WriteBudget` bounds the bytes received but not yet written across every
 connection of every face (WebSocket, HTTP), so that a slow disk makes the
 server read less from the network instead of holding more in memory.
+:class:`Intake` is one connection's bytes on their way into one upload:
+gathered, written in batches, acknowledged. :class:`IdleTimer` ends a
+connection that has gone quiet. A face (``upload_protocol.py`` for the
+WebSocket) only parses its transport and calls these.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.python.failure import Failure
 
 
 class WriteBudget:
@@ -79,3 +86,149 @@ class WriteBudget:
         """The connection is gone: nothing to resume, nothing to hand over."""
         self._held.discard(transport)
         self._flushes.pop(transport, None)
+
+
+BATCH_BYTES = 4 << 20
+"""While a write is under way, received bytes gather up to this much for the next one.
+
+Each write is a trip to a storage thread and back (a wakeup of the reactor
+each way): with the disk busy, fewer and larger writes cost less; with the
+disk idle, bytes go at once, at the end of each message."""
+
+
+class Intake:
+    """One connection's file bytes on their way into one upload, whatever the transport.
+
+    A face lands bytes (:meth:`take`) and says where a message ends
+    (:meth:`message_end`); the intake gathers them into batches, hands each
+    batch to the upload in order while no other write is under way, and
+    reports the acknowledged offset (``on_ack``) once storage has the bytes.
+    Its bytes count against the shared :class:`WriteBudget` from the moment
+    they land until they are written, so one bound covers every face.
+
+    Offsets, all absolute in the file: everything before ``acked`` is
+    written; ``flushed`` is where the batch being written ends; ``received``
+    is where the gathered bytes end.
+    """
+
+    def __init__(self, upload: Any, landing: Any, budget: WriteBudget, holder: Any,
+                 on_ack: Callable[[int], None], on_failure: Callable[[Failure], None]) -> None:
+        """``holder``: what the budget pauses while over its limit (the face's transport)."""
+        self.upload = upload
+        self.landing = landing
+        self._budget = budget
+        self._holder = holder
+        self._on_ack = on_ack
+        self._on_failure = on_failure
+        self.received = self.flushed = self.acked = upload.offset
+        self._pending: list[Any] = []
+        self.open = True
+        budget.join(holder, self.flush)
+
+    def take(self, pieces: list[Any]) -> None:
+        """File bytes, landed: gathered, and written in batches."""
+        if not self.open:
+            return
+        size = sum(len(piece) for piece in pieces)
+        self._pending.extend(pieces)
+        self.received += size
+        self._budget.take(size, self._holder)
+        if self.received - self.flushed >= BATCH_BYTES:
+            self.flush()
+
+    def message_end(self) -> None:
+        """A message ended: with no write under way, what was gathered goes now."""
+        if self.acked == self.flushed:
+            self.flush()
+
+    def flush(self) -> None:
+        """Hand what was gathered to storage."""
+        if not self._pending or not self.open:
+            return
+        pieces, offset, size = self._pending, self.flushed, self.received - self.flushed
+        self._pending, self.flushed = [], self.received
+        self._budget.handed_over(size)
+        try:
+            written = self.upload.write(offset, pieces, self.landing)
+        except Exception:  # noqa: BLE001 — refused, or a bug: either way the bytes are not
+            # being written (the landing keeps their buffers, released on close), and this
+            # connection, not whichever one's read made it flush, must end.
+            self._budget.give_back(size)
+            self._on_failure(Failure())
+            return
+        written.addBoth(_passing(self._budget.give_back, size))
+        written.addCallbacks(self._written, self._failed)
+
+    def _written(self, offset: int) -> None:
+        if not self.open:
+            return
+        if offset > self.acked:
+            self.acked = offset
+            self._on_ack(offset)
+        if self.acked == self.flushed:
+            self.flush()  # what gathered meanwhile
+
+    def _failed(self, failure: Failure) -> None:
+        if self.open:
+            self._on_failure(failure)
+
+    def drop_gathered(self) -> None:
+        """Forget bytes gathered but not handed to storage (their buffers stay in the landing
+        until it is released), and give back their count in the write budget."""
+        dropped = self.received - self.flushed
+        self._pending, self.received = [], self.flushed
+        self._budget.handed_over(dropped)
+        self._budget.give_back(dropped)
+
+    def close(self) -> None:
+        """The face is done: nothing more is written or acknowledged; what was gathered goes
+        (at once: a closing handshake may take seconds, the budget must not wait for it)."""
+        self.drop_gathered()
+        self.open = False
+
+
+def _passing(action: Callable[..., Any], *args: Any) -> Callable[[Any], Any]:
+    """A callback that does ``action(*args)`` and hands on the result (or failure) untouched."""
+    def callback(result: Any) -> Any:
+        action(*args)
+        return result
+    return callback
+
+
+class IdleTimer:
+    """Ends a connection that sends nothing for ``timeout`` seconds, unless it is excused
+    (paused, or waiting for the server: the disk, the handover)."""
+
+    def __init__(self, clock: IReactorTime, timeout: float, excused: Callable[[], bool],
+                 on_idle: Callable[[], None]) -> None:
+        self._clock = clock
+        self.timeout = timeout
+        self._excused = excused
+        self._on_idle = on_idle
+        self._last = clock.seconds()
+        self._call: IDelayedCall | None = None
+
+    def start(self) -> None:
+        self.activity()
+        self._arm(self.timeout)
+
+    def activity(self) -> None:
+        self._last = self._clock.seconds()
+
+    def stop(self) -> None:
+        if self._call is not None and self._call.active():
+            self._call.cancel()
+        self._call = None
+
+    def _arm(self, delay: float) -> None:
+        self._call = self._clock.callLater(delay, self._check)
+
+    def _check(self) -> None:
+        quiet_for = self._clock.seconds() - self._last
+        if self._excused():
+            self._arm(self.timeout)  # looked at again a whole timeout later
+        elif quiet_for < self.timeout:
+            self._arm(self.timeout - quiet_for)
+        else:
+            self._call = None
+            self._on_idle()

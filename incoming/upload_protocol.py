@@ -34,13 +34,13 @@ from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerPr
 from autobahn.websocket.types import ConnectionDeny, ConnectionRequest
 from twisted.internet import main, tcp
 from twisted.internet.error import ConnectionDone, ConnectionLost
-from twisted.internet.interfaces import IDelayedCall, IReactorTime, ITransport
+from twisted.internet.interfaces import IReactorTime, ITransport
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from incoming.config import Config
 from incoming.errors import ErrorCode, IncomingError
-from incoming.ingest import WriteBudget
+from incoming.ingest import IdleTimer, Intake, WriteBudget
 from incoming.limits import ConnectionLimits, Refusal, RefusalLog, client_address, printable
 from incoming.limits import CountedConnection, unwrapped
 from incoming.office import MAX_FILENAME, MAX_REASON, Hello, TicketOffice, Upload, valid_digest
@@ -53,12 +53,6 @@ MAX_TEXT_MESSAGE = 16 * 1024
 MAX_TICKET_ID = 256
 MAX_WAITING_MESSAGES = 8
 """Text messages a client may send after its hello before the welcome (they wait for it)."""
-BATCH_BYTES = 4 << 20
-"""While a write is under way, received bytes gather up to this much for the next one.
-
-Each write is a trip to a storage thread and back (a wakeup of the reactor
-each way): with the disk busy, fewer and larger writes cost less; with the
-disk idle, bytes go at once, at the end of each message."""
 CLOSE_HANDSHAKE_TIMEOUT = 10.0
 """Seconds a client has to answer our close before the connection is dropped."""
 HEADER_READ = 14
@@ -109,16 +103,8 @@ class UploadProtocol(WebSocketServerProtocol):
         self._message_binary = False
         self._message_size = 0
         self._text_parts: list[bytes] = []
-        self._pending: list[bytes | MaskedBytes] = []
-        """Bytes gathered for the next write: ``_flushed`` up to ``_received``. Still masked
-        where Autobahn's C extension is there to unmask them in storage (unmasking.py)."""
-        self._received = 0
-        """Offset just past the last byte received (written, being written or gathered)."""
-        self._flushed = 0
-        """Offset just past the last byte handed to storage."""
-        self._acked = 0
-        """Offset just past the last byte written (and acknowledged); below ``_flushed``
-        while a write is under way."""
+        self._intake: Intake | None = None
+        """This connection's bytes on their way into the upload, once welcomed."""
         self._paused = False
         self._cancelling = False
         """The client sent cancel: bytes behind it are ignored."""
@@ -129,8 +115,7 @@ class UploadProtocol(WebSocketServerProtocol):
         self._frame_left = 0
         """Bytes of the current frame still to read straight from the socket."""
         self._frame_key = b""
-        self._last_activity = 0.0
-        self._idle_timer: IDelayedCall | None = None
+        self._idle: IdleTimer | None = None
         self._address: str | None = None
         """The client address this connection counts against, once admitted."""
         self._counter: CountedConnection | None = None
@@ -181,8 +166,9 @@ class UploadProtocol(WebSocketServerProtocol):
         self._socket_reads = (isinstance(self.transport, tcp.Connection)
                               and self.transport.protocol is (self._counter or self)
                               and unmasking.AVAILABLE)
-        self._note_activity()
-        self._arm_idle_timer(self.factory.config.idle_timeout)
+        self._idle = IdleTimer(self.factory.clock, self.factory.config.idle_timeout,
+                               self._waiting, self._idle_timeout)
+        self._idle.start()
 
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
         self._phase = Phase.CLOSING
@@ -190,8 +176,8 @@ class UploadProtocol(WebSocketServerProtocol):
             self.factory.limits.release(self._address)
             self._address = None
         self.factory.write_budget.forget(self.transport)
-        if self._idle_timer is not None and self._idle_timer.active():
-            self._idle_timer.cancel()
+        if self._idle is not None:
+            self._idle.stop()
         self._let_go()
 
     # -- frames as they arrive (instead of Autobahn's whole-message onMessage) -------------------
@@ -288,20 +274,20 @@ class UploadProtocol(WebSocketServerProtocol):
         return None
 
     def _check_binary_frame(self, length: int) -> None:
-        upload = self._upload
-        assert upload is not None
+        upload, intake = self._upload, self._intake
+        assert upload is not None and intake is not None
         config = self.factory.config
         if self._message_size > config.chunk_size:
             self._fail(IncomingError(ErrorCode.CHUNK_TOO_LARGE,
                                      f"message of {self._message_size} bytes or more is larger "
                                      f"than the chunk size {config.chunk_size}"))
-        elif self._received + length > (upload.ticket.size or 0):
+        elif intake.received + length > (upload.ticket.size or 0):
             self._fail(IncomingError(ErrorCode.BEYOND_SIZE,
-                                     f"bytes up to {self._received + length} go past the "
+                                     f"bytes up to {intake.received + length} go past the "
                                      f"declared size {upload.ticket.size}"))
-        elif self._received + length - self._acked > config.window_size:
+        elif intake.received + length - intake.acked > config.window_size:
             self._fail(IncomingError(ErrorCode.WINDOW_EXCEEDED,
-                                     f"{self._received + length - self._acked} bytes beyond the "
+                                     f"{intake.received + length - intake.acked} bytes beyond the "
                                      f"last acknowledgement, the window is {config.window_size}"))
 
     def onMessageFrameData(self, payload: bytes | MaskedBytes) -> None:
@@ -322,15 +308,10 @@ class UploadProtocol(WebSocketServerProtocol):
 
     def _take_bytes(self, pieces: list[Any]) -> None:
         """File bytes, landed; they go to storage in batches."""
-        if self._phase is Phase.CLOSING or self._cancelling:
+        if self._phase is Phase.CLOSING or self._cancelling or self._intake is None:
             return
         self._note_activity()  # a slow client may take long over one message
-        size = sum(len(piece) for piece in pieces)
-        self._pending.extend(pieces)
-        self._received += size
-        self.factory.write_budget.take(size, self.transport)
-        if self._received - self._flushed >= BATCH_BYTES:
-            self._flush()
+        self._intake.take(pieces)
 
     def onMessageFrameEnd(self) -> None:
         if self._sized_reads:
@@ -341,8 +322,8 @@ class UploadProtocol(WebSocketServerProtocol):
             return
         self._note_activity()
         if self._message_binary:
-            if self._acked == self._flushed:  # no write under way: this one goes now
-                self._flush()
+            if self._intake is not None and not self._cancelling:
+                self._intake.message_end()
             return
         self._receive_text(b"".join(self._text_parts))
 
@@ -400,9 +381,9 @@ class UploadProtocol(WebSocketServerProtocol):
             return
         self._upload = upload
         self._landing = upload.landing()
-        self.factory.write_budget.join(self.transport, self._flush)
+        self._intake = Intake(upload, self._landing, self.factory.write_budget, self.transport,
+                              self._acknowledge, self._fail_from)
         self._phase = Phase.OPEN
-        self._received = self._flushed = self._acked = upload.offset
         config = self.factory.config
         self._tell({"type": "welcome", "offset": upload.offset, "chunkSize": config.chunk_size,
                     "window": config.window_size, "state": upload.ticket.state.value})
@@ -427,7 +408,8 @@ class UploadProtocol(WebSocketServerProtocol):
         # Bytes still on their way behind the cancel are not wanted: drop what was gathered
         # and ignore what comes (a cancelled upload must end as cancelled, not as an error).
         self._cancelling = True
-        self._drop_gathered()
+        if self._intake is not None:
+            self._intake.close()
         self._upload.cancel(reason).addErrback(self._fail_from)
 
     def _digest(self, message: dict[str, Any]) -> None:
@@ -444,32 +426,8 @@ class UploadProtocol(WebSocketServerProtocol):
 
     # -- file bytes -------------------------------------------------------------------------------
 
-    def _flush(self) -> None:
-        if not self._pending or self._upload is None or self._cancelling:
-            return
-        assert self._landing is not None
-        pieces, offset, size = self._pending, self._flushed, self._received - self._flushed
-        self._pending, self._flushed = [], self._received
-        self.factory.write_budget.handed_over(size)
-        try:
-            written = self._upload.write(offset, pieces, self._landing)
-        except Exception:  # noqa: BLE001 — refused, or a bug: either way the bytes are not
-            # being written (the landing keeps their buffers, released on close), and this
-            # connection, not whichever one's read made it flush, must end.
-            self.factory.write_budget.give_back(size)
-            self._fail_from(Failure())
-            return
-        written.addBoth(_passing(self.factory.write_budget.give_back, size))
-        written.addCallbacks(self._written, self._fail_from)
-
-    def _written(self, offset: int) -> None:
-        self._acknowledge(offset)
-        if self._acked == self._flushed and self._phase is Phase.OPEN:
-            self._flush()  # what gathered meanwhile
-
     def _acknowledge(self, offset: int) -> None:
-        if offset > self._acked and self._phase is Phase.OPEN:
-            self._acked = offset
+        if self._phase is Phase.OPEN:
             self._tell({"type": "ack", "offset": offset})
 
     # -- what the office tells us (UploadListener) ------------------------------------------------
@@ -539,46 +497,27 @@ class UploadProtocol(WebSocketServerProtocol):
         if self._upload is not None:
             self._upload.detach()
             self._upload = None
+        if self._intake is not None:
+            self._intake.close()
         if self._landing is not None:
             self._landing.release()
             self._landing = None
-        self._drop_gathered()
-
-    def _drop_gathered(self) -> None:
-        """Forget bytes gathered but not handed to storage (their buffers stay in the landing
-        until it is released), and give back their count in the write budget."""
-        dropped = self._received - self._flushed
-        self._pending, self._received = [], self._flushed
-        self.factory.write_budget.handed_over(dropped)
-        self.factory.write_budget.give_back(dropped)
 
     # -- idle timeout -----------------------------------------------------------------------------
 
     def _note_activity(self) -> None:
-        self._last_activity = self.factory.clock.seconds()
+        if self._idle is not None:
+            self._idle.activity()
 
-    def _arm_idle_timer(self, delay: float) -> None:
-        self._idle_timer = self.factory.clock.callLater(delay, self._check_idle)
+    def _waiting(self) -> bool:
+        """Paused, or waiting for the server (its disk, the handover): not idle."""
+        return (self._paused or (self._upload is not None and not self._upload.receiving)
+                or self.factory.write_budget.holds(self.transport))
 
-    def _check_idle(self) -> None:
-        """Close a connection that said nothing for ``idle_timeout`` (unless it paused)."""
+    def _idle_timeout(self) -> None:
         timeout = self.factory.config.idle_timeout
-        quiet_for = self.factory.clock.seconds() - self._last_activity
-        waiting_for_server = ((self._upload is not None and not self._upload.receiving)
-                              or self.factory.write_budget.holds(self.transport))
-        if self._paused or waiting_for_server or quiet_for < timeout:
-            self._arm_idle_timer(max(timeout - quiet_for, 0.001) if not self._paused else timeout)
-            return
         what = "no hello" if self._phase is not Phase.OPEN else "no bytes"
         self._fail(IncomingError(ErrorCode.IDLE_TIMEOUT, f"{what} for {timeout:g} seconds"))
-
-
-def _passing(action: Any, *args: Any) -> Any:
-    """A callback that does ``action(*args)`` and hands on the result (or failure) untouched."""
-    def callback(result: Any) -> Any:
-        action(*args)
-        return result
-    return callback
 
 
 def _parse_hello(message: dict[str, Any]) -> tuple[str, Hello]:
