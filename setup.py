@@ -16,8 +16,10 @@ setup(
         "incoming": ["static/*.js", "static/*.mjs", "static/*.d.ts", "static/demo/*"],
     },
     install_requires=[
-        "Twisted[tls]>=24.7",
-        "autobahn>=24.4",
+        # The fast receive path relies on internals of these two (incoming/internals.py checks
+        # them at start-up and falls back to their public APIs); proven on 26.10 of each.
+        "Twisted[tls]>=24.7,<27",
+        "autobahn>=24.4,<27",
         "treq>=24.9",
         "attrs>=23.1",
         "service-identity>=24.1",

@@ -208,6 +208,10 @@ OPTIONS: tuple[Option, ...] = (
            "expires."),
     Option("storage_threads", parse_count, "4",
            "Threads that write and hash uploaded bytes, off the network thread."),
+    Option("fast_receive", parse_bool, "true",
+           "Read WebSocket payloads straight into storage and unmask them there (relies on "
+           "Twisted's and Autobahn's internals, checked at start-up); false: their public "
+           "APIs only, slower."),
     Option("file_mode", parse_file_mode, "0640",
            "Permissions of stored files (octal); 0660 lets the group take and remove them."),
     Option("file_group", parse_text, "",
@@ -276,6 +280,7 @@ class Config:
     handover_max_delay: float = _default("handover_max_delay")
     ticket_lifetime: float = _default("ticket_lifetime")
     storage_threads: int = _default("storage_threads")
+    fast_receive: bool = _default("fast_receive")
     file_mode: int = _default("file_mode")
     file_group: str = _default("file_group")
     backend_listen: tuple[str, ...] = _default("backend_listen")

@@ -31,6 +31,7 @@ from incoming.errors import ErrorCode
 from incoming.frontend import frontend_resource
 from incoming.callback_policy import CallbackPolicy, make_callback_client
 from incoming.handover import Handover, RetryPolicy
+from incoming.internals import probe, report
 from incoming.limits import (
     ConnectionLimits,
     limit_total_connections,
@@ -202,6 +203,8 @@ def make_service(config: Config, reactor: Any, log_to: Any = None) -> MultiServi
     checked = plan(config, reactor)
     tune_allocator()
     raise_open_file_limit()
+    fast_path = probe(config.fast_receive)
+    report(fast_path)
     try:
         os.makedirs(config.storage_dir, exist_ok=True)
         registry = SQLiteRegistry(os.path.join(config.storage_dir, "tickets.sqlite3"))
@@ -232,7 +235,7 @@ def make_service(config: Config, reactor: Any, log_to: Any = None) -> MultiServi
         backend_api=KeyGuard(BackendAPI(office, checked.callback_policy), checked.api_keys),
         metrics=KeyGuard(watch.metrics_resource, checked.api_keys),
         health=watch.health_resource,
-        frontend=frontend_resource(UploadFactory(office, config, reactor, limits)),
+        frontend=frontend_resource(UploadFactory(office, config, reactor, limits, fast_path)),
         demo=DemoApp(make_callback_client(reactor, CallbackPolicy.parse(())),
                      _backend_url(backend_ports),
                      checked.api_keys[0] if checked.api_keys else "") if config.demo else None,

@@ -35,8 +35,7 @@ def _nvx_masker() -> Any:
 
 
 XorMaskerNvx = _nvx_masker()
-AVAILABLE = XorMaskerNvx is not None
-"""Whether payloads can travel masked and be unmasked in storage's intake."""
+"""Autobahn's C masker class, or None (``incoming/internals.py`` decides whether to use it)."""
 
 
 class MaskedBytes:

@@ -46,7 +46,7 @@ from incoming.limits import CountedConnection, unwrapped
 from incoming.office import MAX_FILENAME, MAX_REASON, Hello, TicketOffice, Upload, valid_digest
 from incoming.tickets import State, Ticket
 from incoming.storage.direct import Landing
-from incoming import unmasking
+from incoming.internals import FastPath, probe
 from incoming.unmasking import MaskedBytes, pass_through_masker, turned
 
 MAX_TEXT_MESSAGE = 16 * 1024
@@ -165,7 +165,7 @@ class UploadProtocol(WebSocketServerProtocol):
         # answers to .socket, but what comes off that socket is ciphertext.
         self._socket_reads = (isinstance(self.transport, tcp.Connection)
                               and self.transport.protocol is (self._counter or self)
-                              and unmasking.AVAILABLE)
+                              and self.factory.fast_path.socket_reads)
         self._idle = IdleTimer(self.factory.clock, self.factory.config.idle_timeout,
                                self._waiting, self._idle_timeout)
         self._idle.start()
@@ -208,7 +208,8 @@ class UploadProtocol(WebSocketServerProtocol):
         """Swap Autobahn's masker for this frame for one that leaves the unmasking to storage
         (see unmasking.py)."""
         frame = self.current_frame
-        if frame is not None and frame.mask and frame.length:
+        if (frame is not None and frame.mask and frame.length
+                and self.factory.fast_path.unmask_in_storage):
             masker = pass_through_masker(cast(bytes, frame.mask))  # Autobahn says str
             if masker is not None:
                 self.current_frame_masker = masker
@@ -545,11 +546,15 @@ class UploadFactory(WebSocketServerFactory):
     protocol = UploadProtocol  # type: ignore[assignment]
 
     def __init__(self, office: TicketOffice, config: Config, clock: IReactorTime,
-                 limits: ConnectionLimits | None = None, **kwargs: Any) -> None:
+                 limits: ConnectionLimits | None = None, fast_path: FastPath | None = None,
+                 **kwargs: Any) -> None:
+        """``fast_path``: which parts of the fast receive path to use (default: whatever
+        :func:`incoming.internals.probe` finds working, as ``config.fast_receive`` allows)."""
         super().__init__(reactor=clock, **kwargs)
         self.office = office
         self.config = config
         self.clock = clock
+        self.fast_path = fast_path or probe(config.fast_receive)
         self.limits = limits or ConnectionLimits(clock, config.max_connections_per_address,
                                                  config.connection_rate_per_address)
         """Open upload connections per client address, and their rate (shared with other

@@ -257,3 +257,17 @@ def test_an_unknown_file_group_stops_startup(tmp_path, value):
     assert done.stderr.strip() == (
         f"incoming: bad configuration: file_group: no group named {value!r}")
     assert not os.path.exists(tmp_path / "s")
+
+
+def test_the_fast_receive_path_is_active_and_the_plain_path_works_too(make_server, backend):
+    """On the pinned library versions the server says the whole fast path is on; with
+    --fast-receive false it says off, and an upload through Autobahn's public APIs alone
+    arrives intact."""
+    fast = make_server()
+    fast.wait_for_log(r"receive path: socket reads on, unmasking in storage on \(Twisted ")
+    plain = make_server(fast_receive="false")
+    plain.wait_for_log(r"receive path: socket reads off, unmasking in storage off \(turned off\)")
+    data = make_data(3 * 1024 * 1024 + 17, seed=9)
+    ticket = BackendAPI(plain.api_url).new_upload(backend.callback_url())
+    upload(plain, ticket, data)
+    assert backend.wait_for_callbacks(ticket)[0].form["sha256"] == sha256(data)

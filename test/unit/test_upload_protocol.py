@@ -598,7 +598,6 @@ def test_without_autobahns_c_masker_autobahn_unmasks_and_bytes_still_land(tmp_pa
     from incoming import unmasking
 
     monkeypatch.setattr(unmasking, "XorMaskerNvx", None)
-    monkeypatch.setattr(unmasking, "AVAILABLE", False)
     server = Server(tmp_path)
     ticket = server.ticket()
     conn = server.connect()
