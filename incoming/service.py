@@ -297,8 +297,8 @@ class Parts:
 
 def site_roots(parts: Parts, separate_backend: bool) -> tuple[Resource, Resource]:
     """The public site (``/incoming/0.1/frontend/``, ``/incoming/0.1/tus/``, the demo) and
-    the backend's (``/incoming/0.1/backend/``, ``/metrics``, ``/healthz``); one and the same where there
-    is no separate backend listener."""
+    the backend's (``/incoming/0.1/backend/``, ``/metrics``, ``/healthz``); one and the same
+    where there is no separate backend listener."""
     public_version, public_root = _api_tree()
     public_version.putChild(b"frontend", parts.frontend)
     if parts.tus is not None:

@@ -427,10 +427,12 @@ def _respond(request: Request, status: int, headers: list[tuple[str, str]],
     request.setResponseCode(status, _REASONS.get(status))
     for name, value in headers:
         request.setHeader(name, value)
-    if not message:
-        return b""
-    request.setHeader("Content-Type", "text/plain; charset=utf-8")
-    return f"{message}\n".encode()
+    body = f"{message}\n".encode() if message else b""
+    if body:
+        request.setHeader("Content-Type", "text/plain; charset=utf-8")
+    if status != 204:  # an answer finished later would otherwise be sent chunked
+        request.setHeader("Content-Length", str(len(body)))
+    return body
 
 
 def _finish(body: bytes, request: Request) -> None:
