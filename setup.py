@@ -31,6 +31,7 @@ setup(
             "pytest-twisted>=1.14",
             "hypothesis>=6.100",
             "standardwebhooks>=1.0",
+            "tuspy==1.1.0",
             "ruff>=0.6",
             "mypy>=1.11",
             "mypy-zope>=1.0",

@@ -31,6 +31,7 @@ from incoming.errors import ErrorCode
 from incoming.frontend import frontend_resource
 from incoming.callback_policy import CallbackPolicy, make_callback_client
 from incoming.handover import Handover, RetryPolicy
+from incoming.ingest import WriteBudget
 from incoming.internals import probe, report
 from incoming.limits import (
     ConnectionLimits,
@@ -42,6 +43,7 @@ from incoming.observability import observability
 from incoming.office import TicketOffice
 from incoming.registry.sqlite import SQLiteRegistry
 from incoming.storage.filesystem import FileSystemStorage
+from incoming.tus import TusFace, is_tus_path
 from incoming.upload_protocol import UploadFactory
 from incoming.webhooks import signing_keys
 from incoming.web import ErrorPage, Folder, IncomingSite, KeyGuard
@@ -231,17 +233,23 @@ def make_service(config: Config, reactor: Any, log_to: Any = None) -> MultiServi
     janitor.setServiceParent(top)
 
     backend_ports: list[ListeningService] = []
+    budget = WriteBudget(config.write_buffer_size)  # one bound for every face's bytes
+    upload_factory = UploadFactory(office, config, reactor, limits, fast_path, budget)
+    # One write budget for every face: the tus face shares the WebSocket face's.
+    tus = TusFace(office, config, reactor, limits, budget)
     parts = Parts(
         backend_api=KeyGuard(BackendAPI(office, checked.callback_policy), checked.api_keys),
         metrics=KeyGuard(watch.metrics_resource, checked.api_keys),
         health=watch.health_resource,
-        frontend=frontend_resource(UploadFactory(office, config, reactor, limits, fast_path)),
+        frontend=frontend_resource(upload_factory),
+        tus=tus.resource(),
         demo=DemoApp(make_callback_client(reactor, CallbackPolicy.parse(())),
                      _backend_url(backend_ports),
                      checked.api_keys[0] if checked.api_keys else "") if config.demo else None,
     )
     public_root, backend_root = site_roots(parts, separate_backend=bool(checked.backend))
-    public_site = IncomingSite(public_root, reactor, config.request_timeout, config.idle_timeout)
+    public_site = IncomingSite(public_root, reactor, config.request_timeout, config.idle_timeout,
+                               streams=is_tus_path, request_factory=tus.request_factory)
     _listen(top, checked.public,
             limit_total_connections(public_site, config.max_connections, reactor), reactor)
     backend_ports += _listen(top, checked.backend, IncomingSite(
@@ -288,14 +296,18 @@ class Parts:
     health: Resource
     frontend: Resource
     demo: DemoApp | None
+    tus: Resource | None = None
+    """The tus 1.0 face (``/incoming/0.1/tus/``), on the public listener."""
 
 
 def site_roots(parts: Parts, separate_backend: bool) -> tuple[Resource, Resource]:
-    """The public site (``/incoming/0.1/frontend/``, the demo) and the backend's
-    (``/incoming/0.1/backend/``, ``/metrics``, ``/healthz``); one and the same where there
-    is no separate backend listener."""
+    """The public site (``/incoming/0.1/frontend/``, ``/incoming/0.1/tus/``, the demo) and
+    the backend's (``/incoming/0.1/backend/``, ``/metrics``, ``/healthz``); one and the same
+    where there is no separate backend listener."""
     public_version, public_root = _api_tree()
     public_version.putChild(b"frontend", parts.frontend)
+    if parts.tus is not None:
+        public_version.putChild(b"tus", parts.tus)
     if parts.demo is not None:
         public_root.putChild(b"demo", parts.demo)
         public_root.putChild(b"", parts.demo.children[b""])

@@ -547,7 +547,7 @@ class UploadFactory(WebSocketServerFactory):
 
     def __init__(self, office: TicketOffice, config: Config, clock: IReactorTime,
                  limits: ConnectionLimits | None = None, fast_path: FastPath | None = None,
-                 **kwargs: Any) -> None:
+                 write_budget: WriteBudget | None = None, **kwargs: Any) -> None:
         """``fast_path``: which parts of the fast receive path to use (default: whatever
         :func:`incoming.internals.probe` finds working, as ``config.fast_receive`` allows)."""
         super().__init__(reactor=clock, **kwargs)
@@ -560,7 +560,8 @@ class UploadFactory(WebSocketServerFactory):
         """Open upload connections per client address, and their rate (shared with other
         faces that take uploads)."""
         self.refusal_log = RefusalLog(clock)
-        self.write_budget = WriteBudget(config.write_buffer_size)
+        self.write_budget = write_budget or WriteBudget(config.write_buffer_size)
+        """Shared with every other face that takes upload bytes (service.py makes one)."""
         self.setProtocolOptions(
             autoPingInterval=config.ping_interval,
             # Autobahn's timers round to whole seconds: a second more spares answering peers.

@@ -40,6 +40,8 @@ MAX_BODY = 64 * 1024
 LINGER = 2.0
 """Seconds a cut connection is still read (and ignored) so that its answer arrives whole."""
 SECRET_PARAMETERS = frozenset({b"backendsecret"})
+TICKET_PATHS = ("/incoming/0.1/tus/",)
+"""Paths whose following segments are ticket IDs (tus upload URLs): logged cut short."""
 TICKET_PARAMETERS = frozenset({b"id", b"ticket"})
 
 log = Logger()
@@ -158,8 +160,9 @@ def redacted_uri(uri: bytes) -> str:
     # Split where twisted.web splits (the first "?"), not as a URL: urlsplit reads "#" as a
     # fragment and "//[" as a host, where twisted.web reads a path and a query.
     path, question, query = text.partition("?")
+    path = _redacted_path(path)
     if not question:
-        return text
+        return path
     shown = []
     for name, value in parse_qsl(query, keep_blank_values=True):
         key = name.lower().encode("latin-1", "replace")
@@ -169,6 +172,16 @@ def redacted_uri(uri: bytes) -> str:
             value = short_id(value)
         shown.append((name, value))
     return f"{path}?{urlencode(shown, safe='[]')}"
+
+
+def _redacted_path(path: str) -> str:
+    """Under a ticket path (``/incoming/0.1/tus/<ticket id>``), every segment after the
+    prefix keeps its first 8 characters: an upload URL is the right to upload."""
+    for prefix in TICKET_PATHS:
+        if path.startswith(prefix):
+            rest = path[len(prefix):]
+            return prefix + "/".join(short_id(segment) for segment in rest.split("/"))
+    return path
 
 
 def access_log_line(timestamp: str, request: Request) -> str:
@@ -198,9 +211,10 @@ def _referer(request: Request) -> str | None:
 # -- deadlines and body limits ------------------------------------------------------------------
 
 
-def _raw_error(status: str, message: str) -> bytes:
+def _raw_error(status: str, message: str, headers: Sequence[tuple[str, str]] = ()) -> bytes:
     body = f"{message}\n".encode()
-    return (f"HTTP/1.1 {status}\r\nContent-Type: text/plain; charset=utf-8\r\n"
+    extra = "".join(f"{name}: {value}\r\n" for name, value in headers)
+    return (f"HTTP/1.1 {status}\r\nContent-Type: text/plain; charset=utf-8\r\n{extra}"
             f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body
 
 
@@ -276,7 +290,13 @@ class GuardedChannel(HTTPChannel):
         self._refuse("408 Request Timeout",
                      f"request not received within {self.site.request_timeout:g} seconds")
 
-    def _refuse(self, status: str, message: str) -> None:
+    def cut(self, status: str, message: str, headers: Sequence[tuple[str, str]] = ()) -> None:
+        """Answer the request whose body is arriving at once, and close: for a face that
+        streams bodies and knows, before their end, that it will not take them."""
+        self._refuse(status, message, headers)
+
+    def _refuse(self, status: str, message: str,
+                headers: Sequence[tuple[str, str]] = ()) -> None:
         """Answer at once and close, whatever the request was: it is not parsed any further.
 
         The answer must reach a client that is still sending (a body too large,
@@ -292,7 +312,7 @@ class GuardedChannel(HTTPChannel):
         peer = self.transport.getPeer()
         log.info("cut HTTP client {peer}: {message}", peer=getattr(peer, "host", str(peer)),
                  message=message, event="refused_http")
-        self.transport.write(_raw_error(status, message))
+        self.transport.write(_raw_error(status, message, headers))
         if ITCPTransport.providedBy(self.transport):
             self.transport.loseWriteConnection()
             self._deadline = self.callLater(LINGER, self.transport.abortConnection)
@@ -305,9 +325,10 @@ class IncomingSite(Site):
 
     def __init__(self, resource: Resource, reactor: Any, request_timeout: float,
                  idle_timeout: float, max_body: int = MAX_BODY,
-                 streams: Callable[[bytes], bool] = lambda path: False) -> None:
+                 streams: Callable[[bytes], bool] = lambda path: False,
+                 request_factory: Callable[..., Request] | None = None) -> None:
         super().__init__(resource, reactor=reactor, timeout=idle_timeout,
-                         logFormatter=access_log_line)
+                         logFormatter=access_log_line, requestFactory=request_factory)
         self.request_timeout = request_timeout
         self.max_body = max_body
         self.streams = streams
