@@ -109,7 +109,9 @@ async function reloadMidUpload(browser, params) {
 
 const ENGINES = { chromium, firefox, webkit };
 if (!ENGINES[engine]) throw new Error(`unknown engine ${engine}`);
-const profile = fs.mkdtempSync(path.join(os.tmpdir(), `incoming-${engine}-`));
+// WebKit's fresh HOME is webkit.mjs's own.
+const profile = engine === "webkit" ? null
+  : fs.mkdtempSync(path.join(os.tmpdir(), `incoming-${engine}-`));
 let browser;
 try {
   browser = await ENGINES[engine](profile);
@@ -122,5 +124,5 @@ try {
   process.stdout.write(JSON.stringify(result) + "\n");
 } finally {
   await browser?.close();
-  fs.rmSync(profile, { recursive: true, force: true });
+  if (profile) fs.rmSync(profile, { recursive: true, force: true });
 }

@@ -81,8 +81,11 @@ async function stopGroup(child) {
   started.delete(child);
 }
 
+const homes = new Set();  // fresh HOME folders, removed at close() or exit
+
 process.once("exit", () => {
   for (const child of started) signalGroup(child, "SIGKILL");
+  for (const home of homes) fs.rmSync(home, { recursive: true, force: true });
 });
 for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"]) {
   process.once(signal, () => process.exit(128 + os.constants.signals[signal]));
@@ -194,6 +197,7 @@ const CONSOLE_HOOK = `
  */
 export async function launchWebKit({ onConsole = () => {} } = {}) {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), "incoming-webkit-"));
+  homes.add(home);
   for (const sub of ["config", "cache", "data", "runtime"]) fs.mkdirSync(path.join(home, sub));
   fs.chmodSync(path.join(home, "runtime"), 0o700);
   const env = {
@@ -211,6 +215,7 @@ export async function launchWebKit({ onConsole = () => {} } = {}) {
     if (driver) await stopGroup(driver);
     if (xvfb) await stopGroup(xvfb);
     fs.rmSync(home, { recursive: true, force: true });
+    homes.delete(home);
   };
   try {
     let display;
