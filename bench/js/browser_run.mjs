@@ -2,7 +2,7 @@
 //
 //   node js/browser_run.mjs CONFIG.json
 //
-// CONFIG: {engine: "chromium"|"firefox", pageUrl, file, sinkUrl, incomingHost, tickets: [...],
+// CONFIG: {engine: "chromium"|"firefox"|"webkit", pageUrl, file, sinkUrl, incomingHost, tickets: [...],
 //          tusEndpoint, repeat, ways: ["bare", "incoming", "tus"], warmUp: [argv...],
 //          timeoutSeconds}
 // For each of `repeat` rounds it runs every way once (alternating), with a memory warm-up
@@ -12,6 +12,10 @@ import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+
+// WebKitGTK's MiniBrowser via WebKitWebDriver on its own Xvfb: the browser tests' module (no
+// npm dependency), shared rather than copied.
+import { launchWebKit } from "../../test/browser/webkit.mjs";
 
 const config = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
 
@@ -25,8 +29,9 @@ function forwardConsole(page) {
   page.on("pageerror", (err) => process.stderr.write(`[${config.engine} page error] ${err}\n`));
 }
 
-// Each engine as {page, setFile(path), close()}: Chromium via playwright-core, Firefox via
-// puppeteer-core over WebDriver BiDi. Both use the Debian browsers, with fresh profiles.
+// Each engine as {page, setFile(path), evaluate(fn, ...args), close()}: Chromium via
+// playwright-core, Firefox via puppeteer-core over WebDriver BiDi, WebKit (MiniBrowser) via
+// WebKitWebDriver over classic WebDriver. All use the Debian browsers, with fresh profiles.
 async function openChromium() {
   const { chromium } = await import("playwright-core");
   const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-chromium-"));
@@ -75,6 +80,23 @@ async function openFirefox() {
   };
 }
 
+async function openWebKit() {
+  const browser = await launchWebKit({
+    onConsole: (text) => process.stderr.write(`[${config.engine} console] ${text}\n`),
+  });
+  return {
+    page: { goto: (url) => browser.goto(url) },
+    version: browser.version,
+    setFile: (file) => browser.pickFiles("#file", [file]),
+    // No WebDriver timeout applies to a run: the page's promise is polled for, and
+    // withTimeout (below) bounds it.
+    evaluate: (fn, ...args) => browser.evaluate(fn, args),
+    close: () => browser.close(),
+  };
+}
+
+const OPEN = { chromium: openChromium, firefox: openFirefox, webkit: openWebKit };
+
 // The in-page call for each way; `args` arrive as one array (the two drivers differ there).
 const WAYS = {
   bare: (browser, _round) => browser.evaluate(([url]) => benchBareWebSocket(url), config.sinkUrl),
@@ -97,7 +119,7 @@ function withTimeout(promise, seconds, what) {
 }
 
 async function main() {
-  const browser = await (config.engine === "chromium" ? openChromium() : openFirefox());
+  const browser = await OPEN[config.engine]();
   try {
     console.log(JSON.stringify({ engine: config.engine, version: browser.version }));
     for (let round = 0; round < config.repeat; round++) {

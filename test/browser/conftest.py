@@ -1,6 +1,7 @@
 """Fixtures for the browser tests: a real server, a fake backend, a page origin, a driver.
 
-Each test runs once in Chromium and once in Firefox (the ``engine`` fixture).
+Each test runs in Chromium, Firefox and WebKit (the ``engine`` fixture); WebKit is WebKitGTK's
+MiniBrowser under WebKitWebDriver and its own Xvfb (``webkit.mjs``).
 The page is served from an origin of its own, as a web app's would be, and
 loads ``incoming.js`` from the Incoming!! server.
 """
@@ -23,7 +24,7 @@ from test.support.backend import BackendAPI
 from test.support.server import IncomingServer
 
 HERE = Path(__file__).parent
-ENGINES = ["chromium", "firefox"]
+ENGINES = ["chromium", "firefox", "webkit"]
 OPTIONS = {"handover_max_delay": "200ms", "handover_attempt_timeout": "5s",
            "handover_timeout": "60s"}
 
@@ -58,6 +59,28 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+_running: list[subprocess.Popen[str]] = []
+"""driver.mjs processes not yet collected: stopped after each test, whatever happened."""
+
+
+@pytest.fixture(autouse=True)
+def _stop_drivers() -> Iterator[None]:
+    yield
+    while _running:
+        stop_driver(_running.pop())
+
+
+def stop_driver(process: subprocess.Popen[str]) -> None:
+    """SIGTERM lets driver.mjs close its browser (and WebKit's Xvfb and driver); then SIGKILL."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+
+
 class Browser:
     """Starts driver.mjs for one scenario; the test may act while it runs, then collect it."""
 
@@ -72,16 +95,24 @@ class Browser:
         params = {"libraryUrl": f"{self.server.base_url}/incoming/0.1/frontend/incoming.js",
                   "uploadHost": upload_host, "uploads": uploads, "timeoutMs": timeout * 1000,
                   **more}
-        return subprocess.Popen(
+        process = subprocess.Popen(
             ["node", str(HERE / "driver.mjs"), self.engine, self.page_url, json.dumps(params)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        _running.append(process)
+        return process
 
     def run(self, uploads: list[dict[str, Any]], **kwargs: Any) -> list[dict[str, Any]]:
         return self.collect(self.start(uploads, **kwargs))
 
     @staticmethod
     def collect(process: subprocess.Popen[str], timeout: float = 120.0) -> list[dict[str, Any]]:
-        out, err = process.communicate(timeout=timeout)
+        try:
+            out, err = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            stop_driver(process)
+            raise
+        if process in _running:
+            _running.remove(process)
         assert process.returncode == 0, f"browser driver failed:\n{err[-4000:]}"
         return json.loads(out.strip().splitlines()[-1])
 

@@ -1,15 +1,19 @@
 // Runs one scenario of pages/scenario.js in a real headless browser; the browser tests call it.
 //
-//   node driver.mjs chromium|firefox PAGE_URL 'PARAMS_JSON'
+//   node driver.mjs chromium|firefox|webkit PAGE_URL 'PARAMS_JSON'
 //
 // With PARAMS {"demo": {"files": [paths], "timeoutMs": N}} it uses the demo app instead, as a
 // person would: picks the files with its file input and waits for them in its "Arrived" list.
 // Prints the scenario's result as one JSON line on stdout; the page's console and errors go to
 // stderr. Chromium is Debian's, driven by playwright-core; Firefox is Debian's firefox-esr,
-// driven by puppeteer-core over WebDriver BiDi. Each run gets a fresh profile.
+// driven by puppeteer-core over WebDriver BiDi; WebKit is Debian's WebKitGTK MiniBrowser, driven
+// by WebKitWebDriver over classic WebDriver on its own Xvfb (webkit.mjs). Each run gets a fresh
+// profile. Every engine is {goto, reload, evaluate(fn, arg), pickFiles(paths), close}.
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+
+import { launchWebKit } from "./webkit.mjs";
 
 const [engine, pageUrl, paramsJson] = process.argv.slice(2);
 const params = JSON.parse(paramsJson);
@@ -23,14 +27,37 @@ function report(page) {
   page.on("pageerror", (error) => process.stderr.write(`[${engine} page error] ${error}\n`));
 }
 
+// Both drivers pass one serialisable argument to the page function.
+function pageMethods(page) {
+  return {
+    goto: (url) => page.goto(url),
+    reload: () => page.reload(),
+    evaluate: (fn, arg) => page.evaluate(fn, arg),
+  };
+}
+
+async function webkit() {
+  const browser = await launchWebKit({
+    onConsole: (text) => process.stderr.write(`[${engine}] ${text}\n`),
+  });
+  return {
+    goto: (url) => browser.goto(url),
+    reload: () => browser.reload(),
+    evaluate: (fn, arg) => browser.evaluate(fn, arg),
+    pickFiles: (files) => browser.pickFiles("input[type=file]", files),
+    close: () => browser.close(),
+  };
+}
+
 async function chromium(profile) {
   const { chromium } = await import("playwright-core");
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: "/usr/bin/chromium", headless: true, args: CHROMIUM_FLAGS,
   });
   const page = context.pages()[0] ?? (await context.newPage());
+  report(page);
   return {
-    page,
+    ...pageMethods(page),
     pickFiles: (files) => page.setInputFiles("input[type=file]", files),
     close: () => context.close(),
   };
@@ -43,8 +70,9 @@ async function firefox(profile) {
     userDataDir: profile,
   });
   const page = (await browser.pages())[0] ?? (await browser.newPage());
+  report(page);
   return {
-    page,
+    ...pageMethods(page),
     pickFiles: async (files) => (await page.$("input[type=file]")).uploadFile(...files),
     close: () => browser.close(),
   };
@@ -54,7 +82,7 @@ async function firefox(profile) {
 async function useDemo(browser, { files, timeoutMs }) {
   await browser.pickFiles(files);
   const names = files.map((file) => path.basename(file));
-  return browser.page.evaluate(async ([wanted, timeout]) => {
+  return browser.evaluate(async ([wanted, timeout]) => {
     const deadline = Date.now() + timeout;
     let arrived = [];
     while (Date.now() < deadline) {
@@ -72,26 +100,29 @@ async function useDemo(browser, { files, timeoutMs }) {
 // Uploads a file from disk, reloads the page mid-upload, picks the same file again and resumes.
 async function reloadMidUpload(browser, params) {
   await browser.pickFiles([params.reload.path]);
-  const before = await browser.page.evaluate((p) => window.startPicked(p), { ...params, ...params.reload });
-  await browser.page.reload();
+  const before = await browser.evaluate((p) => window.startPicked(p), { ...params, ...params.reload });
+  await browser.reload();
   await browser.pickFiles([params.reload.path]);
-  const after = await browser.page.evaluate((p) => window.resumePicked(p), { ...params, ...params.reload });
+  const after = await browser.evaluate((p) => window.resumePicked(p), { ...params, ...params.reload });
   return { before, after };
 }
 
-const profile = fs.mkdtempSync(path.join(os.tmpdir(), `incoming-${engine}-`));
-const browser = await (engine === "firefox" ? firefox : chromium)(profile);
+const ENGINES = { chromium, firefox, webkit };
+if (!ENGINES[engine]) throw new Error(`unknown engine ${engine}`);
+// WebKit's fresh HOME is webkit.mjs's own.
+const profile = engine === "webkit" ? null
+  : fs.mkdtempSync(path.join(os.tmpdir(), `incoming-${engine}-`));
+let browser;
 try {
-  report(browser.page);
-  await browser.page.goto(pageUrl);
-  // Both drivers pass one serialisable argument to the page function.
+  browser = await ENGINES[engine](profile);
+  await browser.goto(pageUrl);
   const result = params.demo
     ? await useDemo(browser, params.demo)
     : params.reload
       ? await reloadMidUpload(browser, params)
-      : await browser.page.evaluate((p) => window.runScenario(p), params);
+      : await browser.evaluate((p) => window.runScenario(p), params);
   process.stdout.write(JSON.stringify(result) + "\n");
 } finally {
-  await browser.close();
-  fs.rmSync(profile, { recursive: true, force: true });
+  await browser?.close();
+  if (profile) fs.rmSync(profile, { recursive: true, force: true });
 }

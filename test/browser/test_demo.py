@@ -1,4 +1,4 @@
-"""The demo app of ``./dev demo``, used as a person would, in both browsers."""
+"""The demo app of ``./dev demo``, used as a person would, in each browser engine."""
 
 from __future__ import annotations
 

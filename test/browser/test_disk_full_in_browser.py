@@ -1,6 +1,6 @@
-"""A full disk as a user sees it, in real Chromium and Firefox: the page shows why the upload
-waits (error 21 while the library retries), and once space is free the upload completes by
-itself, byte-identical."""
+"""A full disk as a user sees it, in real Chromium, Firefox and WebKit: the page shows why the
+upload waits (error 21 while the library retries), and once space is free the upload completes
+by itself, byte-identical."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""The integrity wave in real Chromium and Firefox: end-to-end SHA-256, resume after a reload,
-pause within a second's worth of bytes, the backend's result on the page.
+"""The integrity wave in real Chromium, Firefox and WebKit: end-to-end SHA-256, resume after a
+reload, pause within a second's worth of bytes, the backend's result on the page.
 
 The digest, result and error 20 tests need the server side of the same protocol
 (``docs/protocol.rst``: ``integrity``, ``digest``, ``result``, error 20).

@@ -1,6 +1,6 @@
-"""The browser library in real Chromium and Firefox against a real server and backend.
+"""The browser library in real Chromium, Firefox and WebKit against a real server and backend.
 
-Every test runs in both engines. The page is served from its own origin and
+Every test runs in all three engines. The page is served from its own origin and
 loads ``incoming.js`` from the server with a script tag, as a web app's would.
 """
 
