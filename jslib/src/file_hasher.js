@@ -1,4 +1,4 @@
-import { sha256OfBlob } from './sha256_engine.js';
+import { sha256OfFile } from './sha256_engine.js';
 
 /**
  * The hashing Worker's bundled source; the build defines it (see build.mjs).
@@ -28,7 +28,7 @@ export async function hashFile(blob) {
       if (error instanceof FileError) throw error;
     }
   }
-  return sha256OfBlob(blob, yieldToPage);
+  return sha256OfFile(blob, yieldToPage);
 }
 
 /** The worker could read no file: the same would happen on the page's thread. */

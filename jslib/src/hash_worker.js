@@ -5,12 +5,12 @@
  *
  * It receives {id, blob} and answers {id, sha256} or {id, error}.
  */
-import { sha256OfBlob } from './sha256_engine.js';
+import { sha256OfFile } from './sha256_engine.js';
 
 self.onmessage = async (event) => {
   const { id, blob } = event.data;
   try {
-    self.postMessage({ id, sha256: await sha256OfBlob(blob) });
+    self.postMessage({ id, sha256: await sha256OfFile(blob) });
   } catch (error) {
     self.postMessage({ id, error: String(/** @type {Error} */ (error)?.message ?? error) });
   }

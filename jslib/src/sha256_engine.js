@@ -38,9 +38,14 @@ export async function createIncrementalSha256() {
 export const HASH_SLICE_BYTES = 4 * 1024 * 1024;
 
 /**
- * SHA-256 of a Blob, read slice by slice. Each slice is awaited, so on a
- * page's main thread the event loop runs between slices and the page stays
- * responsive; in a Worker it is simply the whole job.
+ * SHA-256 of a Blob, read slice by slice. The next slice is read while the
+ * current one is hashed: the engine reads a Blob off the calling thread, so
+ * the read and the hashing overlap instead of taking turns (measured in a
+ * Worker over a 256 MiB File: reading ~430 MB/s, hashing ~200-300 MB/s;
+ * in turn ~150, overlapped ~190-200 in both Chromium and Firefox). Each
+ * slice is awaited, so on a page's main thread the event loop runs between
+ * slices and the page stays responsive; in a Worker it is simply the whole
+ * job. At most two slices are held at a time.
  *
  * @param {Blob} blob
  * @param {() => Promise<void>} [pause]  awaited between slices (the main thread yields to the page there)
@@ -48,10 +53,52 @@ export const HASH_SLICE_BYTES = 4 * 1024 * 1024;
  */
 export async function sha256OfBlob(blob, pause = async () => {}) {
   const hasher = await createIncrementalSha256();
-  for (let at = 0; at < blob.size; at += HASH_SLICE_BYTES) {
-    const bytes = await blob.slice(at, Math.min(at + HASH_SLICE_BYTES, blob.size)).arrayBuffer();
+  const size = blob.size;
+  /** @param {number} at */
+  const read = (at) => {
+    const reading = blob.slice(at, Math.min(at + HASH_SLICE_BYTES, size)).arrayBuffer();
+    // Awaited in the next turn of the loop; a failure before then must not go unhandled.
+    reading.catch(() => {});
+    return reading;
+  };
+  let next = size > 0 ? read(0) : null;
+  for (let at = 0; next !== null;) {
+    const bytes = await next;
+    at += HASH_SLICE_BYTES;
+    next = at < size ? read(at) : null;
     hasher.update(new Uint8Array(bytes));
     await pause();
   }
   return hasher.hex();
+}
+
+/**
+ * Up to this size a file is hashed in one piece by WebCrypto, which is native
+ * code (SHA-NI on CPUs that have it: ~1.5 GB/s where hash-wasm does 200-300 MB/s),
+ * at the price of holding the whole file in memory for a moment. WebCrypto
+ * has no incremental digest, so larger files go through sha256OfBlob.
+ */
+export const ONE_SHOT_MAX_BYTES = 32 * 1024 * 1024;
+
+/**
+ * SHA-256 of a file: small ones in one WebCrypto call where there is one
+ * (secure contexts only), the rest incrementally, slice by slice.
+ *
+ * @param {Blob} blob
+ * @param {() => Promise<void>} [pause]  awaited between slices of an incremental hash
+ * @returns {Promise<string>} 64 lower-case hex digits
+ */
+export async function sha256OfFile(blob, pause) {
+  const subtle = globalThis.crypto?.subtle;
+  if (blob.size <= ONE_SHOT_MAX_BYTES && typeof subtle?.digest === 'function') {
+    const bytes = await blob.arrayBuffer(); // a file that cannot be read fails here, as it would below
+    let digest;
+    try {
+      digest = await subtle.digest('SHA-256', bytes);
+    } catch {
+      return sha256OfBlob(blob, pause);
+    }
+    return bytesToHex(new Uint8Array(digest));
+  }
+  return sha256OfBlob(blob, pause);
 }

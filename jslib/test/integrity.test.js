@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 
-import { sha256OfBlob } from '../src/sha256_engine.js';
+import { ONE_SHOT_MAX_BYTES, sha256OfBlob, sha256OfFile } from '../src/sha256_engine.js';
 import { DIGEST_A, DIGEST_B, FakeFile, FakeHasher, makeWorld, settle } from './fakes.js';
 
 function hashedUpload({ size = 40 } = {}) {
@@ -154,4 +154,16 @@ test('sha256OfBlob hashes a Blob in slices to the same digest as a one-shot SHA-
   assert.equal(hex, createHash('sha256').update(bytes).digest('hex'));
   assert.equal(pauses, 3, 'the page gets a turn after each of the three slices');
   assert.equal(await sha256OfBlob(new Blob([])), createHash('sha256').digest('hex'));
+});
+
+test('sha256OfFile: one WebCrypto call up to ONE_SHOT_MAX_BYTES, slices above, the same digests', async () => {
+  const bytes = new Uint8Array(ONE_SHOT_MAX_BYTES + 1);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 7 + (i >> 13)) & 0xff;
+  for (const part of [bytes.subarray(0, 1000), bytes.subarray(0, ONE_SHOT_MAX_BYTES), bytes]) {
+    let pauses = 0;
+    const hex = await sha256OfFile(new Blob([part]), async () => { pauses++; });
+    assert.equal(hex, createHash('sha256').update(part).digest('hex'));
+    assert.equal(pauses > 0, part.length > ONE_SHOT_MAX_BYTES, 'sliced (with pauses) only above the limit');
+  }
+  assert.equal(await sha256OfFile(new Blob([])), createHash('sha256').digest('hex'));
 });
