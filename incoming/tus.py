@@ -57,6 +57,7 @@ import hashlib
 import io
 import json
 import re
+import urllib.parse
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -94,7 +95,7 @@ EXPOSED = ("Upload-Offset, Upload-Length, Upload-Metadata, Upload-Expires, Uploa
 ALLOWED_HEADERS = ("Authorization, Origin, X-Requested-With, X-Request-ID, "
                    "X-HTTP-Method-Override, Content-Type, Upload-Length, Upload-Offset, "
                    "Tus-Resumable, Upload-Metadata, Upload-Defer-Length, Upload-Concat, "
-                   "Upload-Checksum, Incoming-Digest, Incoming-Integrity")
+                   "Upload-Checksum, Incoming-Digest, Incoming-Integrity, Incoming-Reason")
 METHODS = "POST, HEAD, PATCH, DELETE, OPTIONS"
 _REASONS = {CHECKSUM_MISMATCH: b"Checksum Mismatch", 423: b"Locked", 429: b"Too Many Requests"}
 _GONE_STATES = frozenset({State.CANCELLED, State.EXPIRED})
@@ -419,7 +420,8 @@ class TusUpload(_Answering):
         return _respond(request, 200, headers)
 
     def tus_DELETE(self, request: Request) -> Any:
-        ending: Deferred[Any] = _Termination(self.face, self.ticket_id).run()
+        reason = urllib.parse.unquote(request.getHeader("incoming-reason") or "")[:1024]
+        ending: Deferred[Any] = _Termination(self.face, self.ticket_id, reason).run()
         ending.addCallback(lambda _: _respond(request, 204, self.face.common_headers(request)))
         ending.addErrback(lambda f: self.refuse(request, _as_tus_error(f)))
         ending.addCallback(_finish, request)
@@ -430,9 +432,11 @@ class _Termination:
     """DELETE: the frontend cancels (the backend hears ``cancelled=yes``, as for our own
     library's cancel). Once every byte is in it is too late (409): the upload goes on."""
 
-    def __init__(self, face: TusFace, ticket_id: str) -> None:
+    def __init__(self, face: TusFace, ticket_id: str, reason: str = "") -> None:
         self.face = face
         self.ticket_id = ticket_id
+        self.reason = reason or CANCEL_REASON
+        """``Incoming-Reason`` (extension, percent-encoded UTF-8), else the tus default."""
 
     def run(self) -> Deferred[None]:
         peeked = self.face.peek(self.ticket_id)
@@ -450,7 +454,7 @@ class _Termination:
             upload.detach()
             raise TusError(409, "every byte has arrived: the file is being handed over",
                            upload.ticket.state.value)
-        return upload.cancel(CANCEL_REASON)
+        return upload.cancel(self.reason)
 
     # UploadListener: a termination listens to nothing.
     def state_changed(self, ticket: Ticket) -> None:

@@ -1226,7 +1226,8 @@ var incoming = (() => {
       this.#abort.abort();
       this.#abort = new AbortController();
       this.#busy = true;
-      void this.#request("DELETE", this.uploadUrl, {}).then((response) => {
+      const headers = reason === null ? {} : { "Incoming-Reason": encodeURIComponent(reason) };
+      void this.#request("DELETE", this.uploadUrl, headers).then((response) => {
         if (response === null) return;
         this.#busy = false;
         if (response.status === 204) this.o.sink.cancelled(reason);

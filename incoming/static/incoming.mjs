@@ -1198,7 +1198,8 @@ var HttpAttempt = class {
     this.#abort.abort();
     this.#abort = new AbortController();
     this.#busy = true;
-    void this.#request("DELETE", this.uploadUrl, {}).then((response) => {
+    const headers = reason === null ? {} : { "Incoming-Reason": encodeURIComponent(reason) };
+    void this.#request("DELETE", this.uploadUrl, headers).then((response) => {
       if (response === null) return;
       this.#busy = false;
       if (response.status === 204) this.o.sink.cancelled(reason);

@@ -467,3 +467,12 @@ def test_a_wrong_digest_cancels_and_head_says_error_20(tmp_path: Path) -> None:
     assert tus.head("nope").headers["incoming-error"] == "2"
     bad = tus.create(tus.server.ticket().id, 5, extra={"Incoming-Digest": "sha256=xyz"})
     assert (bad.status, bad.headers["incoming-error"]) == (400, "1")
+
+
+def test_delete_passes_incoming_reason_to_the_backend(tmp_path: Path) -> None:
+    """Extension: DELETE with Incoming-Reason (percent-encoded) is the backend's cancelReason."""
+    tus = Tus(tmp_path)
+    ticket = tus.server.ticket()
+    tus.create(ticket.id, 10)
+    assert tus.send("DELETE", TUS + ticket.id, {"Incoming-Reason": "chang%C3%A9"}).status == 204
+    assert tus.server.registry.tickets[ticket.id].cancel_reason == "changé"
