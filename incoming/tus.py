@@ -55,6 +55,9 @@ import binascii
 import email.utils
 import hashlib
 import io
+import json
+import re
+import urllib.parse
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -69,7 +72,7 @@ from incoming.config import Config
 from incoming.errors import ErrorCode, IncomingError
 from incoming.ingest import WriteBudget
 from incoming.limits import ConnectionLimits, RefusalLog, client_address, printable
-from incoming.office import MAX_FILENAME, Hello, TicketOffice, Upload
+from incoming.office import DAMAGED, MAX_FILENAME, Hello, TicketOffice, Upload
 from incoming.tickets import State, Ticket
 
 PREFIX = b"/incoming/0.1/tus/"
@@ -87,14 +90,16 @@ CHECKSUM_MISMATCH = 460
 CANCEL_REASON = "terminated by the tus client"
 EXPOSED = ("Upload-Offset, Upload-Length, Upload-Metadata, Upload-Expires, Upload-Defer-Length, "
            "Upload-Concat, Location, Tus-Version, Tus-Resumable, Tus-Max-Size, Tus-Extension, "
-           "Tus-Checksum-Algorithm, Incoming-State")
+           "Tus-Checksum-Algorithm, Incoming-State, Incoming-Error, Incoming-Result, "
+           "Incoming-Sha256")
 ALLOWED_HEADERS = ("Authorization, Origin, X-Requested-With, X-Request-ID, "
                    "X-HTTP-Method-Override, Content-Type, Upload-Length, Upload-Offset, "
                    "Tus-Resumable, Upload-Metadata, Upload-Defer-Length, Upload-Concat, "
-                   "Upload-Checksum")
+                   "Upload-Checksum, Incoming-Digest, Incoming-Integrity, Incoming-Reason")
 METHODS = "POST, HEAD, PATCH, DELETE, OPTIONS"
 _REASONS = {CHECKSUM_MISMATCH: b"Checksum Mismatch", 423: b"Locked", 429: b"Too Many Requests"}
 _GONE_STATES = frozenset({State.CANCELLED, State.EXPIRED})
+_DIGEST = re.compile(r"sha256=([0-9a-f]{64})")
 
 log = Logger()
 
@@ -113,18 +118,29 @@ def _ticket_of(path: bytes) -> str | None:
 class TusError(Exception):
     """A refusal: a status and one line for the client."""
 
-    def __init__(self, status: int, message: str, state: str | None = None) -> None:
+    def __init__(self, status: int, message: str, state: str | None = None,
+                 code: int | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.state = state
+        self.code = code
+        """The error code of docs/protocol.rst, sent as ``Incoming-Error`` (extension)."""
+
+    def headers(self) -> list[tuple[str, str]]:
+        headers = [] if self.state is None else [("Incoming-State", self.state)]
+        if self.code is not None:
+            headers.append(("Incoming-Error", str(self.code)))
+        if self.status == 412:
+            headers.append(("Tus-Version", TUS_VERSION))
+        return headers
 
 
 def from_incoming(error: IncomingError) -> TusError:
     """The tus status of an office refusal (the codes of docs/protocol.rst)."""
     status = {ErrorCode.TICKET_CLOSED: 410, ErrorCode.TAKEN_OVER: 423,
               ErrorCode.BEYOND_SIZE: 413}.get(error.code, error.code.http_status)
-    return TusError(status, error.message, error.state)
+    return TusError(status, error.message, error.state, int(error.code))
 
 
 def _as_tus_error(failure: Failure) -> TusError:
@@ -161,6 +177,26 @@ def parse_metadata(text: str) -> dict[str, str]:
             raise TusError(400, f"Upload-Metadata value of {printable(key, 40)!r} is not "
                                 "base64 of UTF-8 text") from None
     return values
+
+
+def _client_digest(request: Request) -> str:
+    """``Incoming-Digest: sha256=<64 hex>`` (extension): the client's SHA-256 of the whole
+    file, as ``digest`` on the WebSocket; "" when absent."""
+    header = request.getHeader("incoming-digest")
+    if header is None:
+        return ""
+    found = _DIGEST.fullmatch(header.strip())
+    if found is None:
+        raise TusError(400, "Incoming-Digest must be sha256=<64 lower-case hex digits>",
+                       code=int(ErrorCode.BAD_REQUEST))
+    return found.group(1)
+
+
+def _hello(request: Request, size: int, filename: str) -> Hello:
+    """The office's hello, with the extensions ``Incoming-Digest`` and ``Incoming-Integrity``."""
+    integrity = (request.getHeader("incoming-integrity") or "").strip().lower() == "sha256"
+    return Hello(size=size, filename=filename, sha256=_client_digest(request),
+                 integrity=integrity)
 
 
 def _checksum(request: Request) -> tuple[Any, bytes] | None:
@@ -250,7 +286,7 @@ class TusFace:
         """
         def found(ticket: Ticket | None) -> Any:
             if ticket is None:
-                raise TusError(404, "no such ticket")
+                raise TusError(404, "no such ticket", code=int(ErrorCode.UNKNOWN_TICKET))
             status = self.office.status(ticket_id, ticket.backend_secret)
             return status.addCallback(lambda s: (ticket, s))
         return self.office.registry.load(ticket_id).addCallback(found)
@@ -307,11 +343,7 @@ class _Answering(Resource):
 
     def refuse(self, request: Request, error: TusError,
                extra: list[tuple[str, str]] | None = None) -> bytes:
-        headers = self.face.common_headers(request) + (extra or [])
-        if error.status == 412:
-            headers.append(("Tus-Version", TUS_VERSION))
-        if error.state:
-            headers.append(("Incoming-State", error.state))
+        headers = self.face.common_headers(request) + (extra or []) + error.headers()
         return _respond(request, error.status, headers, error.message)
 
     def _streamed(self, request: Request, kind: Literal["patch", "create"],
@@ -365,20 +397,31 @@ class TusUpload(_Answering):
         if ticket.size is None:
             raise TusError(404, "no tus upload was created for this ticket", state.value)
         if state in _GONE_STATES:
-            raise TusError(410, f"the upload was {state.value}", state.value)
+            why = f" ({ticket.cancel_reason})" if ticket.cancel_reason else ""
+            damaged = ticket.cancel_reason == DAMAGED
+            raise TusError(410, f"the upload was {state.value}{why}", state.value,
+                           int(ErrorCode.DIGEST_MISMATCH if damaged else ErrorCode.TICKET_CLOSED))
         offset = status["bytesReceived"] if state.accepts_bytes else ticket.size
         headers = self.face.common_headers(request) + [
             ("Upload-Offset", str(offset)), ("Upload-Length", str(ticket.size)),
             ("Incoming-State", state.value)]
         if state.accepts_bytes:
             headers.append(("Upload-Expires", self.face.expires(status["updatedAt"])))
+        if state is State.FINISHED:
+            if ticket.sha256:
+                headers.append(("Incoming-Sha256", ticket.sha256))
+            if ticket.result:
+                result = json.dumps(json.loads(ticket.result), ensure_ascii=True,
+                                    separators=(",", ":"))
+                headers.append(("Incoming-Result", result))
         if ticket.filename_from_browser:
             encoded = base64.b64encode(ticket.filename_from_browser.encode()).decode()
             headers.append(("Upload-Metadata", f"filename {encoded}"))
         return _respond(request, 200, headers)
 
     def tus_DELETE(self, request: Request) -> Any:
-        ending: Deferred[Any] = _Termination(self.face, self.ticket_id).run()
+        reason = urllib.parse.unquote(request.getHeader("incoming-reason") or "")[:1024]
+        ending: Deferred[Any] = _Termination(self.face, self.ticket_id, reason).run()
         ending.addCallback(lambda _: _respond(request, 204, self.face.common_headers(request)))
         ending.addErrback(lambda f: self.refuse(request, _as_tus_error(f)))
         ending.addCallback(_finish, request)
@@ -389,9 +432,11 @@ class _Termination:
     """DELETE: the frontend cancels (the backend hears ``cancelled=yes``, as for our own
     library's cancel). Once every byte is in it is too late (409): the upload goes on."""
 
-    def __init__(self, face: TusFace, ticket_id: str) -> None:
+    def __init__(self, face: TusFace, ticket_id: str, reason: str = "") -> None:
         self.face = face
         self.ticket_id = ticket_id
+        self.reason = reason or CANCEL_REASON
+        """``Incoming-Reason`` (extension, percent-encoded UTF-8), else the tus default."""
 
     def run(self) -> Deferred[None]:
         peeked = self.face.peek(self.ticket_id)
@@ -409,7 +454,7 @@ class _Termination:
             upload.detach()
             raise TusError(409, "every byte has arrived: the file is being handed over",
                            upload.ticket.state.value)
-        return upload.cancel(CANCEL_REASON)
+        return upload.cancel(self.reason)
 
     # UploadListener: a termination listens to nothing.
     def state_changed(self, ticket: Ticket) -> None:
@@ -560,6 +605,7 @@ class TusBody:
         if (self.kind == "patch" or has_body) and content_type != OFFSET_TYPE:
             raise TusError(415, f"Content-Type must be {OFFSET_TYPE}")
         self.checksum = _checksum(request)
+        _client_digest(request)  # a malformed one is refused before any byte is read
         if self.checksum is not None and (self.length or 0) > MAX_CHECKSUMMED_BODY:
             raise TusError(413, f"a body with Upload-Checksum may have at most "
                                 f"{MAX_CHECKSUMMED_BODY} bytes")
@@ -606,8 +652,8 @@ class TusBody:
         assert self.ticket_id is not None
         office = self.face.office
         if self.kind == "create":
-            return office.begin(self.ticket_id, Hello(size=self.declared_length,
-                                                      filename=self.filename), self)
+            return office.begin(self.ticket_id,
+                                _hello(self.request, self.declared_length, self.filename), self)
         ticket_id = self.ticket_id
 
         def hello(found: tuple[Ticket, dict[str, Any]]) -> Deferred[Upload]:
@@ -619,8 +665,8 @@ class TusBody:
             if self.length is not None and self.start_offset + self.length > ticket.size:
                 raise TusError(413, f"bytes up to {self.start_offset + self.length} go past "
                                     f"Upload-Length {ticket.size}")
-            return office.begin(ticket_id, Hello(size=ticket.size,
-                                                 filename=ticket.filename_from_browser), self)
+            return office.begin(ticket_id, _hello(self.request, ticket.size,
+                                                  ticket.filename_from_browser), self)
         return self.face.peek(ticket_id).addCallback(hello)
 
     def _begun(self, upload: Upload) -> None:
@@ -771,11 +817,7 @@ class TusBody:
         self.answered = True
         self._let_go()
         reason = _REASONS.get(error.status) or RESPONSES.get(error.status, b"Error")
-        headers = self.face.common_headers(self.request)
-        if error.state:
-            headers.append(("Incoming-State", error.state))
-        if error.status == 412:
-            headers.append(("Tus-Version", TUS_VERSION))
+        headers = self.face.common_headers(self.request) + error.headers()
         cut(f"{error.status} {reason.decode('latin-1')}", error.message, headers)
 
     def _answer_error(self, error: TusError) -> None:

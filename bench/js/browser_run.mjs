@@ -104,6 +104,9 @@ const WAYS = {
     ([url]) => benchBareWebSocket(url, 1024 * 1024, 8 * 1024 * 1024, true), config.sinkUrl),
   incoming: (browser, round) => browser.evaluate(
     ([host, ticket]) => benchIncoming(host, ticket), config.incomingHost, config.tickets[round]),
+  "incoming-http": (browser, round) => browser.evaluate(
+    ([host, ticket]) => benchIncoming(host, ticket, true, "http"), config.incomingHost,
+    config.httpTickets[round]),
   "incoming-nohash": (browser, round) => browser.evaluate(
     ([host, ticket]) => benchIncoming(host, ticket, false), config.incomingHost,
     config.nohashTickets[round]),

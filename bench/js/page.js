@@ -75,11 +75,12 @@ function loadScript(src) {
 // benchmark's backend answers at once).
 // With `integrity` false the library skips its SHA-256 of the file (the end-to-end check):
 // the difference between the two is what hashing costs in this engine.
-async function benchIncoming(host, ticket, integrity = true) {
+// `transport` forces the library's data path ("http": tus PATCH requests with Blob bodies).
+async function benchIncoming(host, ticket, integrity = true, transport = undefined) {
   if (!window.incoming) await loadScript(`http://${host}/incoming/0.1/frontend/incoming.js`);
   const file = chosenFile();
   incoming.set_server_hostname(host);
-  const uploader = new incoming.Uploader(ticket, file, { integrity, remember: false });
+  const uploader = new incoming.Uploader(ticket, file, { integrity, remember: false, transport });
   let ackedAll = null;
   const started = performance.now();
   const finished = new Promise((resolve, reject) => {

@@ -19,6 +19,10 @@ export interface Environment {
   hashFile?(blob: Blob): Promise<string>;
   /** Where unfinished uploads are remembered for findResumable(); without it, nowhere. */
   resumeStore?: unknown;
+  /** fetch() for the HTTP data path; without it only the WebSocket is used. */
+  fetch?: typeof fetch;
+  /** transport 'auto' takes HTTP first (true in Chromium). */
+  preferHttp?: boolean;
 }
 
 export interface UploaderOptions {
@@ -30,6 +34,12 @@ export interface UploaderOptions {
   integrity?: boolean;
   /** false: the upload is not remembered for findResumable(). Default true. */
   remember?: boolean;
+  /**
+   * The data path: 'websocket', or 'http' (tus PATCH requests whose bodies are Blob slices of the
+   * file, at /incoming/0.1/tus/). 'auto' (default): HTTP in Chromium, the WebSocket elsewhere, and
+   * the other one for this upload if the chosen one is blocked before it ever worked.
+   */
+  transport?: 'auto' | 'websocket' | 'http';
 }
 
 /** What findResumable() found: an upload of this file that was started in this browser and has not ended. */
@@ -99,6 +109,8 @@ export interface Uploader extends EventTarget {
   /** This page's SHA-256 of the file (64 hex digits) once computed; null before, or with integrity off. */
   readonly sha256: string | null;
 
+  /** The data path in use. */
+  readonly transport: 'websocket' | 'http';
   readonly connected: boolean;
   readonly finished: boolean;
   readonly paused: boolean;

@@ -30,6 +30,7 @@ var incoming = (() => {
 
   // src/protocol.js
   var SOCKET_PATH = "/incoming/0.1/frontend/upload_ws";
+  var TUS_PATH = "/incoming/0.1/tus/";
   var TICKET_CLOSED = 4;
   var RETRYABLE_ERRORS = /* @__PURE__ */ new Set([
     10,
@@ -1122,6 +1123,11 @@ var incoming = (() => {
   }
 
   // src/environment.js
+  function isChromium(navigator) {
+    const brands = navigator?.userAgentData?.brands;
+    if (Array.isArray(brands) && brands.length > 0) return brands.some(({ brand }) => /Chromium/.test(brand));
+    return /\b(Headless)?Chrome\/\d/.test(navigator?.userAgent ?? "");
+  }
   function browserEnvironment() {
     return {
       WebSocket: globalThis.WebSocket,
@@ -1133,7 +1139,9 @@ var incoming = (() => {
       ),
       random: Math.random,
       hashFile,
-      resumeStore: browserResumeStore()
+      resumeStore: browserResumeStore(),
+      fetch: typeof globalThis.fetch === "function" ? (input, init) => globalThis.fetch(input, init) : void 0,
+      preferHttp: isChromium(globalThis.navigator)
     };
   }
 
@@ -1158,6 +1166,237 @@ var incoming = (() => {
   function messageSize(bytesPerSecond, chunkSize, window2) {
     return Math.min(chunkSize, window2, Math.floor(rateBound(bytesPerSecond) / MESSAGES_IN_FLIGHT));
   }
+
+  // src/http_upload.js
+  var FIRST_REQUEST_BYTES = 256 * 1024;
+  var MAX_REQUEST_BYTES = 64 * 1024 * 1024;
+  var REQUEST_SECONDS = 0.5;
+  var POLL_FIRST_MS = 250;
+  var POLL_MAX_MS = 5e3;
+  var OFFSET_TYPE = "application/offset+octet-stream";
+  var CODE_OF_STATUS = { 400: 1, 404: 2, 412: 1, 413: 5, 415: 1, 423: 11 };
+  function tusEndpointFor(socketUrl) {
+    const url = new URL(socketUrl);
+    url.protocol = url.protocol === "wss:" ? "https:" : "http:";
+    url.pathname = TUS_PATH;
+    url.search = "";
+    return url.href;
+  }
+  function requestBytes(bytesPerSecond, requestsSent) {
+    const wanted = bytesPerSecond > 0 ? bytesPerSecond * REQUEST_SECONDS : FIRST_REQUEST_BYTES * 2 ** Math.min(requestsSent, 16);
+    return Math.round(Math.min(MAX_REQUEST_BYTES, Math.max(FIRST_REQUEST_BYTES, wanted)));
+  }
+  function base64(text) {
+    const bytes = new TextEncoder().encode(text);
+    let binary = "";
+    for (const byte of bytes) binary += String.fromCharCode(byte);
+    return btoa(binary);
+  }
+  var HttpAttempt = class {
+    /** @type {AbortController} aborts every request of this attempt */
+    #abort = new AbortController();
+    #closed = false;
+    #busy = false;
+    #offset = 0;
+    #requestsSent = 0;
+    #digestDelivered = false;
+    #pollDelay = POLL_FIRST_MS;
+    /** @type {unknown} */
+    #pollTimer = null;
+    /** @type {string | null} */
+    #lastState = null;
+    /**
+     * @param {object} o
+     * @param {string} o.endpoint  the tus collection URL
+     * @param {string} o.ticketId
+     * @param {Blob} o.file  the snapshot
+     * @param {string} o.filename
+     * @param {boolean} o.integrity
+     * @param {boolean} o.created  an earlier attempt created the upload: resume with HEAD
+     * @param {() => string | null} o.digest  the file's SHA-256, once known
+     * @param {() => number} o.rate  measured bytes per second
+     * @param {() => boolean} o.paused
+     * @param {import('./environment.js').Environment} o.env
+     * @param {HttpSink} o.sink
+     */
+    constructor(o) {
+      this.o = o;
+      this.uploadUrl = new URL(encodeURIComponent(o.ticketId), o.endpoint).href;
+    }
+    /** Hello: POST creates (or finds) the upload, HEAD asks where it stands. */
+    open() {
+      if (this.o.created) void this.#head(true);
+      else void this.#create();
+    }
+    /** Stops every request and timer; nothing more is reported. */
+    close() {
+      this.#closed = true;
+      this.#abort.abort();
+      if (this.#pollTimer !== null) this.o.env.clearTimeout(this.#pollTimer);
+      this.#pollTimer = null;
+    }
+    /** Sends the next PATCH if none is on its way. */
+    pump() {
+      const { file, paused } = this.o;
+      if (this.#closed || this.#busy || paused() || this.#offset >= file.size) return;
+      const end = Math.min(file.size, this.#offset + requestBytes(this.o.rate(), this.#requestsSent++));
+      void this.#patch(this.#offset, end);
+    }
+    /** The digest became known: after the last byte it still has to reach the server. */
+    digestKnown() {
+      if (this.#offset === this.o.file.size && !this.#busy && !this.#closed) this.#afterLastByte();
+    }
+    /** @param {string | null} reason */
+    cancel(reason) {
+      this.#abort.abort();
+      this.#abort = new AbortController();
+      this.#busy = true;
+      const headers = reason === null ? {} : { "Incoming-Reason": encodeURIComponent(reason) };
+      void this.#request("DELETE", this.uploadUrl, headers).then((response) => {
+        if (response === null) return;
+        this.#busy = false;
+        if (response.status === 204) this.o.sink.cancelled(reason);
+        else if (response.status === 409) this.#afterLastByte();
+        else void this.#refused(response);
+      });
+    }
+    /** @returns {Record<string, string>} */
+    #extensionHeaders() {
+      const headers = {};
+      if (this.o.integrity) headers["Incoming-Integrity"] = "sha256";
+      const digest = this.o.integrity ? this.o.digest() : null;
+      if (digest !== null) headers["Incoming-Digest"] = `sha256=${digest}`;
+      return headers;
+    }
+    async #create() {
+      const headers = {
+        "Upload-Length": String(this.o.file.size),
+        "Upload-Metadata": `ticket ${base64(this.o.ticketId)},filename ${base64(this.o.filename)}`,
+        ...this.#extensionHeaders()
+      };
+      const response = await this.#request("POST", this.o.endpoint, headers);
+      if (response === null) return;
+      if (response.status !== 201) return this.#refused(response);
+      this.#digestDelivered = "Incoming-Digest" in headers;
+      this.#welcome(response);
+    }
+    /** @param {boolean} hello  the attempt's first request (else a poll after the last byte) */
+    async #head(hello) {
+      this.#pollTimer = null;
+      const response = await this.#request("HEAD", this.uploadUrl, {});
+      if (response === null) return;
+      if (hello && response.status === 404 && response.headers.get("Incoming-Error") === null) {
+        return this.#create();
+      }
+      if (response.status !== 200) return this.#refused(response);
+      if (hello) {
+        this.#welcome(response);
+        return;
+      }
+      const state = response.headers.get("Incoming-State") ?? "uploading";
+      if (state !== this.#lastState) this.#pollDelay = POLL_FIRST_MS;
+      this.#lastState = state;
+      const result = response.headers.get("Incoming-Result");
+      this.o.sink.state(state, result === null ? void 0 : JSON.parse(result));
+      if (!this.#closed) this.#schedulePoll();
+    }
+    /** @param {Response} response  to a POST or a hello HEAD */
+    #welcome(response) {
+      const offset = Number(response.headers.get("Upload-Offset"));
+      this.#offset = offset;
+      this.#lastState = response.headers.get("Incoming-State") ?? "uploading";
+      this.o.sink.welcomed(offset, this.#lastState);
+    }
+    /**
+     * @param {number} start
+     * @param {number} end
+     */
+    async #patch(start, end) {
+      const headers = { "Upload-Offset": String(start), "Content-Type": OFFSET_TYPE, ...this.#extensionHeaders() };
+      if (end > start) this.o.sink.sent(end);
+      const response = await this.#request("PATCH", this.uploadUrl, headers, this.o.file.slice(start, end));
+      if (response === null) return;
+      if (response.status !== 204) return this.#refused(response);
+      if ("Incoming-Digest" in headers) this.#digestDelivered = true;
+      this.#offset = Number(response.headers.get("Upload-Offset"));
+      this.o.sink.acked(this.#offset);
+      if (this.#closed) return;
+      if (this.#offset === this.o.file.size) this.#afterLastByte();
+      else this.pump();
+    }
+    /** Every byte is in: deliver the digest if the server still waits for it, then poll. */
+    #afterLastByte() {
+      if (this.o.integrity && !this.#digestDelivered && this.#lastState !== "finished") {
+        if (this.o.digest() !== null) void this.#patch(this.#offset, this.#offset);
+        return;
+      }
+      if (this.#pollTimer === null) this.#schedulePoll();
+    }
+    #schedulePoll() {
+      const delay = this.#pollDelay;
+      this.#pollDelay = Math.min(POLL_MAX_MS, delay * 1.5);
+      this.#pollTimer = this.o.env.setTimeout(() => void this.#head(false), delay);
+    }
+    /**
+     * One request; null when it failed (reported as a disconnect) or the attempt is closed.
+     *
+     * @param {string} method
+     * @param {string} url
+     * @param {Record<string, string>} headers
+     * @param {Blob} [body]
+     * @returns {Promise<Response | null>}
+     */
+    async #request(method, url, headers, body) {
+      this.#busy = true;
+      const fetch = (
+        /** @type {typeof globalThis.fetch} */
+        this.o.env.fetch
+      );
+      const signal = this.#abort.signal;
+      let response;
+      try {
+        response = await fetch(url, {
+          method,
+          headers: { "Tus-Resumable": "1.0.0", ...headers },
+          body,
+          signal,
+          cache: "no-store"
+        });
+      } catch {
+        if (!this.#closed && !signal.aborted) this.o.sink.disconnected(true);
+        return null;
+      }
+      this.#busy = false;
+      return this.#closed ? null : response;
+    }
+    /** @param {Response} response  any answer but the expected one */
+    async #refused(response) {
+      const { status, headers } = response;
+      const header = headers.get("Incoming-Error");
+      const state = headers.get("Incoming-State") ?? void 0;
+      const message = (await response.text().catch(() => "")).trim() || `HTTP ${status}`;
+      if (this.#closed) return;
+      const code = header === null ? CODE_OF_STATUS[
+        /** @type {400} */
+        status
+      ] : Number(header);
+      if (code === TICKET_CLOSED && state === "finished") {
+        const head = await this.#request("HEAD", this.uploadUrl, {});
+        if (head === null) return;
+        const result = head.headers.get("Incoming-Result");
+        this.o.sink.error(code, message, state, {
+          sha256: head.headers.get("Incoming-Sha256"),
+          ...result === null ? {} : { result: JSON.parse(result) }
+        });
+      } else if (code !== void 0) {
+        this.o.sink.error(code, message, state);
+      } else if (status === 403) {
+        this.o.sink.error(LOCAL_ERROR, `the upload server refused this page: ${message}`);
+      } else {
+        this.o.sink.disconnected(false);
+      }
+    }
+  };
 
   // src/progress_throttle.js
   var PROGRESS_INTERVAL_MS = 100;
@@ -1316,8 +1555,18 @@ var incoming = (() => {
     #rememberedAt = -Infinity;
     /** errorCode and errorMessage tell of a retryable error, to be cleared once bytes flow again. */
     #showingRetryError = false;
+    /** @type {'websocket' | 'http'} the data path in use */
+    #transport;
+    /** 'auto' chose the transport: if it is blocked before it ever worked, the other one is tried. */
+    #mayFallBack;
+    /** Some connection or request of this upload got an answer from the server. */
+    #everAnswered = false;
+    /** An HTTP attempt created the tus upload: later attempts resume with HEAD. */
+    #httpCreated = false;
     /** @type {WebSocket | null} */
     #ws = null;
+    /** @type {HttpAttempt | null} the HTTP path's counterpart of #ws (http_upload.js) */
+    #http = null;
     #window = 0;
     #chunkSize = 0;
     /** @type {number[]} end offsets of this connection's messages not yet wholly acknowledged, oldest first */
@@ -1339,8 +1588,20 @@ var incoming = (() => {
      * @param {(event: UploadEvent) => void} options.notify
      * @param {boolean} [options.integrity]  hash the file and have the server check it (default true)
      * @param {boolean} [options.remember]  remember the unfinished upload for findResumable() (default true)
+     * @param {'auto' | 'websocket' | 'http'} [options.transport]  the data path; 'auto': HTTP where the
+     *   environment prefers it (Chromium), else the WebSocket, and the other one if it is blocked
      */
-    constructor({ ticketId, file, socketUrl, environment, notify, integrity = true, remember = true }) {
+    constructor({ ticketId, file, socketUrl, environment, notify, integrity = true, remember = true, transport = "auto" }) {
+      if (!["auto", "websocket", "http"].includes(transport)) {
+        throw new TypeError(`incoming.Uploader: transport must be 'auto', 'websocket' or 'http', not ${String(transport)}`);
+      }
+      this.#mayFallBack = transport === "auto";
+      this.#transport = transport === "auto" ? environment.preferHttp ? "http" : "websocket" : transport;
+      if (typeof environment.fetch !== "function") {
+        if (transport === "http") throw new TypeError("incoming.Uploader: transport 'http' needs fetch");
+        this.#transport = "websocket";
+        this.#mayFallBack = false;
+      }
       this.#ticketId = ticketId;
       this.#file = file;
       this.#snapshot = file.slice(0, file.size);
@@ -1352,6 +1613,10 @@ var incoming = (() => {
       this.#integrity = integrity && typeof environment.hashFile === "function";
       this.#resumeStore = remember ? environment.resumeStore ?? null : null;
       this.#reportedSituation = this.#situation();
+    }
+    /** @returns {'websocket' | 'http'} the data path in use (it may change once, if 'auto' finds one blocked) */
+    get transport() {
+      return this.#transport;
     }
     /** Bytes per second the server stores, smoothed; 0 until measured. */
     get bytesPerSecond() {
@@ -1393,7 +1658,10 @@ var incoming = (() => {
       if (wanted && this.allAcked) return;
       this.paused = wanted;
       this.#rate.restart();
-      if (this.phase === "connected") {
+      if (this.#transport === "http" && wanted && (this.phase === "connected" || this.phase === "connecting")) {
+        this.#dropConnection();
+        this.phase = "held";
+      } else if (this.phase === "connected") {
         this.#send({ type: wanted ? "pause" : "unpause" });
         if (!wanted) this.#pump();
       } else if (wanted && this.phase === "waiting") {
@@ -1452,6 +1720,10 @@ var incoming = (() => {
       this.#cancelReconnect();
       this.phase = "connecting";
       void this.#probeFile();
+      if (this.#transport === "http") this.#connectHttp();
+      else this.#connectSocket();
+    }
+    #connectSocket() {
       let ws;
       try {
         ws = new this.#env.WebSocket(this.#socketUrl());
@@ -1462,6 +1734,7 @@ var incoming = (() => {
       }
       ws.binaryType = "arraybuffer";
       ws.onopen = () => {
+        this.#everAnswered = true;
         const hello = { type: "hello", ticket: this.#ticketId, size: this.size, filename: this.filename };
         if (this.#integrity) hello.integrity = "sha256";
         if (this.#integrity && this.sha256 !== null) hello.sha256 = this.sha256;
@@ -1472,10 +1745,85 @@ var incoming = (() => {
         this.#noteSituation();
       };
       ws.onclose = (event) => {
-        this.#closed(event.code, event.reason);
+        if (event.code === 1006 && !this.#everAnswered && this.#mayFallBack) this.#fallBack("http");
+        else this.#closed(event.code, event.reason);
         this.#noteSituation();
       };
       this.#ws = ws;
+    }
+    /** The HTTP path: one HttpAttempt per "connection", reporting as the socket's messages do. */
+    #connectHttp() {
+      let endpoint;
+      try {
+        endpoint = tusEndpointFor(this.#socketUrl());
+      } catch (error) {
+        this.#fail(LOCAL_ERROR, `cannot open the upload connection: ${/** @type {Error} */
+        error.message}`);
+        return;
+      }
+      const reporting = (action) => (...args) => {
+        if (this.#http !== attempt) return;
+        action(...args);
+        this.#noteSituation();
+      };
+      const attempt = new HttpAttempt({
+        endpoint,
+        ticketId: this.#ticketId,
+        file: this.#snapshot,
+        filename: this.filename,
+        integrity: this.#integrity,
+        created: this.#httpCreated,
+        digest: () => this.sha256,
+        rate: () => this.#rate.bytesPerSecond,
+        paused: () => this.paused || this.cancelling,
+        env: this.#env,
+        sink: {
+          welcomed: reporting((offset, state) => {
+            this.#everAnswered = this.#httpCreated = true;
+            if (!(offset >= 0 && offset <= this.size)) this.#fail(LOCAL_ERROR, "the server sent an unusable offset");
+            else this.#resumeAt(offset, state);
+          }),
+          sent: reporting((end) => {
+            this.sentOffset = end;
+            this.messagesSent++;
+            this.#unackedMessageEnds.push(end);
+            this.#progress.request();
+          }),
+          acked: reporting((offset) => this.#acknowledged(offset)),
+          state: reporting((state, result) => {
+            if (state === this.serverState) return;
+            this.#failures = 0;
+            if (state === "finished" && result !== void 0) this.result = result;
+            this.#serverStateChanged(state);
+          }),
+          error: reporting((code, message, state, details) => {
+            this.#everAnswered = true;
+            this.#serverError(code, message, state, details);
+          }),
+          cancelled: reporting((reason) => {
+            this.cancelReason = reason ?? this.cancelReason;
+            this.#end("cancelled");
+          }),
+          disconnected: reporting((network) => {
+            if (network && !this.#everAnswered && this.#mayFallBack) this.#fallBack("websocket");
+            else this.#disconnected();
+          })
+        }
+      });
+      this.#http = attempt;
+      attempt.open();
+    }
+    /**
+     * The chosen path is blocked (a proxy that breaks WebSockets, say): this upload takes the
+     * other one, at once, and keeps it.
+     *
+     * @param {'websocket' | 'http'} transport
+     */
+    #fallBack(transport) {
+      this.#dropConnection();
+      this.#mayFallBack = false;
+      this.#transport = transport;
+      this.#connect();
     }
     /** @param {object} message */
     #send(message) {
@@ -1517,9 +1865,19 @@ var incoming = (() => {
         this.#fail(LOCAL_ERROR, "the server sent an unusable welcome");
         return;
       }
-      this.phase = "connected";
+      this.#everAnswered = true;
       this.#window = window2;
       this.#chunkSize = chunkSize;
+      this.#resumeAt(offset, state);
+    }
+    /**
+     * Welcomed (by the socket, or the HTTP path's POST or HEAD): carry on from the server's offset.
+     *
+     * @param {number} offset
+     * @param {string} state
+     */
+    #resumeAt(offset, state) {
+      this.phase = "connected";
       this.#rate.restart();
       this.messagesSent = 0;
       this.messagesAcked = 0;
@@ -1534,6 +1892,9 @@ var incoming = (() => {
         this.#sendCancel();
       } else if (STATES_AFTER_UPLOAD.has(state)) {
         this.#clearRetryError();
+        this.#http?.digestKnown();
+      } else if (this.#http) {
+        this.#pump();
       } else if (this.paused) {
         if (state !== "paused") this.#send({ type: "pause" });
       } else {
@@ -1578,6 +1939,10 @@ var incoming = (() => {
       );
     }
     #sendDigest() {
+      if (this.#http) {
+        this.#http.digestKnown();
+        return;
+      }
       if (this.#integrity && this.sha256 !== null && !this.isOver) this.#send({ type: "digest", sha256: this.sha256 });
     }
     /**
@@ -1631,6 +1996,10 @@ var incoming = (() => {
      * counts in bufferedAmount like any other message.
      */
     #pump() {
+      if (this.#http) {
+        if (this.phase === "connected" && !this.paused && !this.cancelling) this.#http.pump();
+        return;
+      }
       const ws = this.#ws;
       let sentAny = false;
       const rate = this.#rate.bytesPerSecond;
@@ -1681,6 +2050,10 @@ var incoming = (() => {
       }, DRAIN_POLL_MS);
     }
     #sendCancel() {
+      if (this.#http) {
+        this.#http.cancel(this.cancelReason);
+        return;
+      }
       this.#send(this.cancelReason === null ? { type: "cancel" } : { type: "cancel", reason: this.cancelReason });
     }
     /**
@@ -1737,6 +2110,8 @@ var incoming = (() => {
         this.#env.clearTimeout(this.#drainTimer);
         this.#drainTimer = null;
       }
+      this.#http?.close();
+      this.#http = null;
       const ws = this.#ws;
       if (ws === null) return;
       this.#ws = null;
@@ -1825,7 +2200,7 @@ var incoming = (() => {
      * @param {Blob} file
      * @param {UploaderOptions} [options]
      */
-    constructor(ticketId, file, { url, environment = browserEnvironment(), integrity = true, remember = true } = {}) {
+    constructor(ticketId, file, { url, environment = browserEnvironment(), integrity = true, remember = true, transport = "auto" } = {}) {
       super();
       if (typeof ticketId !== "string" || ticketId === "") {
         throw new TypeError("incoming.Uploader: ticketId must be a non-empty string");
@@ -1847,7 +2222,8 @@ var incoming = (() => {
         environment,
         notify: (type) => this.dispatchEvent(new Event(type)),
         integrity,
-        remember
+        remember,
+        transport
       });
     }
     /** The file's name as the browser knows it (empty for a Blob). */
@@ -1922,6 +2298,10 @@ var incoming = (() => {
     /** This page's SHA-256 of the file (64 hex digits) once computed; null before, or with integrity off. */
     get sha256() {
       return this.#core.sha256;
+    }
+    /** The data path in use: 'websocket' or 'http' (tus PATCH requests with Blob bodies). */
+    get transport() {
+      return this.#core.transport;
     }
     /** A connection is open and the server has welcomed it. */
     get connected() {

@@ -6,6 +6,9 @@
 /** Path of the upload endpoint on the Incoming!! server. */
 export const SOCKET_PATH = '/incoming/0.1/frontend/upload_ws';
 
+/** Path of the tus face (docs/tus.rst), the HTTP data path. */
+export const TUS_PATH = '/incoming/0.1/tus/';
+
 /** ticket_closed: with `state: "finished"` it means an earlier connection completed the upload. */
 export const TICKET_CLOSED = 4;
 

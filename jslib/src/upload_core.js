@@ -1,5 +1,6 @@
 import { reconnectDelay } from './backoff.js';
 import { inFlightLimit, messageSize } from './flow_limits.js';
+import { HttpAttempt, tusEndpointFor } from './http_upload.js';
 import { ProgressThrottle } from './progress_throttle.js';
 import {
   DIGEST_MISMATCH,
@@ -114,8 +115,18 @@ export class UploadCore {
   /** errorCode and errorMessage tell of a retryable error, to be cleared once bytes flow again. */
   #showingRetryError = false;
 
+  /** @type {'websocket' | 'http'} the data path in use */
+  #transport;
+  /** 'auto' chose the transport: if it is blocked before it ever worked, the other one is tried. */
+  #mayFallBack;
+  /** Some connection or request of this upload got an answer from the server. */
+  #everAnswered = false;
+  /** An HTTP attempt created the tus upload: later attempts resume with HEAD. */
+  #httpCreated = false;
   /** @type {WebSocket | null} */
   #ws = null;
+  /** @type {HttpAttempt | null} the HTTP path's counterpart of #ws (http_upload.js) */
+  #http = null;
   #window = 0;
   #chunkSize = 0;
   /** @type {number[]} end offsets of this connection's messages not yet wholly acknowledged, oldest first */
@@ -138,8 +149,20 @@ export class UploadCore {
    * @param {(event: UploadEvent) => void} options.notify
    * @param {boolean} [options.integrity]  hash the file and have the server check it (default true)
    * @param {boolean} [options.remember]  remember the unfinished upload for findResumable() (default true)
+   * @param {'auto' | 'websocket' | 'http'} [options.transport]  the data path; 'auto': HTTP where the
+   *   environment prefers it (Chromium), else the WebSocket, and the other one if it is blocked
    */
-  constructor({ ticketId, file, socketUrl, environment, notify, integrity = true, remember = true }) {
+  constructor({ ticketId, file, socketUrl, environment, notify, integrity = true, remember = true, transport = 'auto' }) {
+    if (!['auto', 'websocket', 'http'].includes(transport)) {
+      throw new TypeError(`incoming.Uploader: transport must be 'auto', 'websocket' or 'http', not ${String(transport)}`);
+    }
+    this.#mayFallBack = transport === 'auto';
+    this.#transport = transport === 'auto' ? (environment.preferHttp ? 'http' : 'websocket') : transport;
+    if (typeof environment.fetch !== 'function') {
+      if (transport === 'http') throw new TypeError('incoming.Uploader: transport \'http\' needs fetch');
+      this.#transport = 'websocket';
+      this.#mayFallBack = false;
+    }
     this.#ticketId = ticketId;
     this.#file = file;
     this.#snapshot = file.slice(0, file.size);
@@ -151,6 +174,11 @@ export class UploadCore {
     this.#integrity = integrity && typeof environment.hashFile === 'function';
     this.#resumeStore = remember ? environment.resumeStore ?? null : null;
     this.#reportedSituation = this.#situation();
+  }
+
+  /** @returns {'websocket' | 'http'} the data path in use (it may change once, if 'auto' finds one blocked) */
+  get transport() {
+    return this.#transport;
   }
 
   /** Bytes per second the server stores, smoothed; 0 until measured. */
@@ -201,7 +229,12 @@ export class UploadCore {
     if (wanted && this.allAcked) return; // nothing left to hold back
     this.paused = wanted;
     this.#rate.restart(); // the paused time says nothing about the link
-    if (this.phase === 'connected') {
+    if (this.#transport === 'http' && wanted && (this.phase === 'connected' || this.phase === 'connecting')) {
+      // Bytes in a request cannot be held back: the request is aborted, and the next
+      // attempt (on unpause) resumes from the server's offset.
+      this.#dropConnection();
+      this.phase = 'held';
+    } else if (this.phase === 'connected') {
       this.#send({ type: wanted ? 'pause' : 'unpause' });
       if (!wanted) this.#pump();
     } else if (wanted && this.phase === 'waiting') {
@@ -267,6 +300,11 @@ export class UploadCore {
     this.#cancelReconnect();
     this.phase = 'connecting';
     void this.#probeFile(); // alongside the connection; it ends the upload only if the file is unreadable
+    if (this.#transport === 'http') this.#connectHttp();
+    else this.#connectSocket();
+  }
+
+  #connectSocket() {
     let ws;
     try {
       ws = new this.#env.WebSocket(this.#socketUrl());
@@ -277,6 +315,7 @@ export class UploadCore {
     }
     ws.binaryType = 'arraybuffer';
     ws.onopen = () => {
+      this.#everAnswered = true;
       /** @type {Record<string, unknown>} */
       const hello = { type: 'hello', ticket: this.#ticketId, size: this.size, filename: this.filename };
       if (this.#integrity) hello.integrity = 'sha256';
@@ -289,10 +328,87 @@ export class UploadCore {
       this.#noteSituation();
     };
     ws.onclose = (event) => {
-      this.#closed(event.code, event.reason);
+      if (event.code === 1006 && !this.#everAnswered && this.#mayFallBack) this.#fallBack('http');
+      else this.#closed(event.code, event.reason);
       this.#noteSituation();
     };
     this.#ws = ws;
+  }
+
+  /** The HTTP path: one HttpAttempt per "connection", reporting as the socket's messages do. */
+  #connectHttp() {
+    let endpoint;
+    try {
+      endpoint = tusEndpointFor(this.#socketUrl());
+    } catch (error) {
+      this.#fail(LOCAL_ERROR, `cannot open the upload connection: ${/** @type {Error} */ (error).message}`);
+      return;
+    }
+    /** @param {(...args: any[]) => void} action */
+    const reporting = (action) => (/** @type {any[]} */ ...args) => {
+      if (this.#http !== attempt) return;
+      action(...args);
+      this.#noteSituation();
+    };
+    const attempt = new HttpAttempt({
+      endpoint,
+      ticketId: this.#ticketId,
+      file: this.#snapshot,
+      filename: this.filename,
+      integrity: this.#integrity,
+      created: this.#httpCreated,
+      digest: () => this.sha256,
+      rate: () => this.#rate.bytesPerSecond,
+      paused: () => this.paused || this.cancelling,
+      env: this.#env,
+      sink: {
+        welcomed: reporting((offset, state) => {
+          this.#everAnswered = this.#httpCreated = true;
+          if (!(offset >= 0 && offset <= this.size)) this.#fail(LOCAL_ERROR, 'the server sent an unusable offset');
+          else this.#resumeAt(offset, state);
+        }),
+        sent: reporting((end) => {
+          this.sentOffset = end;
+          this.messagesSent++;
+          this.#unackedMessageEnds.push(end);
+          this.#progress.request();
+        }),
+        acked: reporting((offset) => this.#acknowledged(offset)),
+        state: reporting((state, result) => {
+          if (state === this.serverState) return;
+          this.#failures = 0;
+          if (state === 'finished' && result !== undefined) this.result = result;
+          this.#serverStateChanged(state);
+        }),
+        error: reporting((code, message, state, details) => {
+          this.#everAnswered = true;
+          this.#serverError(code, message, state, details);
+        }),
+        cancelled: reporting((reason) => {
+          this.cancelReason = reason ?? this.cancelReason;
+          this.#end('cancelled');
+        }),
+        disconnected: reporting((network) => {
+          if (network && !this.#everAnswered && this.#mayFallBack) this.#fallBack('websocket');
+          else this.#disconnected();
+        }),
+      },
+    });
+    this.#http = attempt;
+    attempt.open();
+  }
+
+  /**
+   * The chosen path is blocked (a proxy that breaks WebSockets, say): this upload takes the
+   * other one, at once, and keeps it.
+   *
+   * @param {'websocket' | 'http'} transport
+   */
+  #fallBack(transport) {
+    this.#dropConnection();
+    this.#mayFallBack = false;
+    this.#transport = transport;
+    this.#connect();
   }
 
   /** @param {object} message */
@@ -338,9 +454,20 @@ export class UploadCore {
       this.#fail(LOCAL_ERROR, 'the server sent an unusable welcome');
       return;
     }
-    this.phase = 'connected';
+    this.#everAnswered = true;
     this.#window = window;
     this.#chunkSize = chunkSize;
+    this.#resumeAt(offset, state);
+  }
+
+  /**
+   * Welcomed (by the socket, or the HTTP path's POST or HEAD): carry on from the server's offset.
+   *
+   * @param {number} offset
+   * @param {string} state
+   */
+  #resumeAt(offset, state) {
+    this.phase = 'connected';
     this.#rate.restart(); // the time spent reconnecting says nothing about the link
     this.messagesSent = 0;
     this.messagesAcked = 0;
@@ -358,6 +485,9 @@ export class UploadCore {
     } else if (STATES_AFTER_UPLOAD.has(state)) {
       // Every byte is there; the following state messages will tell the rest.
       this.#clearRetryError();
+      this.#http?.digestKnown();
+    } else if (this.#http) {
+      this.#pump();
     } else if (this.paused) {
       if (state !== 'paused') this.#send({ type: 'pause' });
     } else {
@@ -404,6 +534,10 @@ export class UploadCore {
   }
 
   #sendDigest() {
+    if (this.#http) {
+      this.#http.digestKnown(); // PATCH requests carry it; after the last byte it needs one of its own
+      return;
+    }
     if (this.#integrity && this.sha256 !== null && !this.isOver) this.#send({ type: 'digest', sha256: this.sha256 });
   }
 
@@ -463,6 +597,10 @@ export class UploadCore {
    * counts in bufferedAmount like any other message.
    */
   #pump() {
+    if (this.#http) {
+      if (this.phase === 'connected' && !this.paused && !this.cancelling) this.#http.pump();
+      return;
+    }
     const ws = this.#ws;
     let sentAny = false;
     // Both follow the measured rate, which each ack may change.
@@ -516,6 +654,10 @@ export class UploadCore {
   }
 
   #sendCancel() {
+    if (this.#http) {
+      this.#http.cancel(this.cancelReason);
+      return;
+    }
     this.#send(this.cancelReason === null ? { type: 'cancel' } : { type: 'cancel', reason: this.cancelReason });
   }
 
@@ -580,6 +722,8 @@ export class UploadCore {
       this.#env.clearTimeout(this.#drainTimer);
       this.#drainTimer = null;
     }
+    this.#http?.close();
+    this.#http = null;
     const ws = this.#ws;
     if (ws === null) return;
     this.#ws = null;

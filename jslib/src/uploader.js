@@ -11,6 +11,7 @@ const EVENTS_WITH_CALLBACKS = ['progress', 'finished', 'cancelled', 'error'];
  * @property {import('./environment.js').Environment} [environment]  for tests and non-browser runtimes
  * @property {boolean} [integrity]  false: no SHA-256 of the file, no end-to-end check (for benchmarks)
  * @property {boolean} [remember]  false: not remembered for findResumable()
+ * @property {'auto' | 'websocket' | 'http'} [transport]  the data path; 'auto' (default): HTTP in Chromium, else the WebSocket
  */
 
 /**
@@ -38,7 +39,7 @@ class IncomingUploader extends EventTarget {
    * @param {Blob} file
    * @param {UploaderOptions} [options]
    */
-  constructor(ticketId, file, { url, environment = browserEnvironment(), integrity = true, remember = true } = {}) {
+  constructor(ticketId, file, { url, environment = browserEnvironment(), integrity = true, remember = true, transport = 'auto' } = {}) {
     super();
     if (typeof ticketId !== 'string' || ticketId === '') {
       throw new TypeError('incoming.Uploader: ticketId must be a non-empty string');
@@ -58,6 +59,7 @@ class IncomingUploader extends EventTarget {
       notify: (type) => this.dispatchEvent(new Event(type)),
       integrity,
       remember,
+      transport,
     });
   }
 
@@ -103,6 +105,8 @@ class IncomingUploader extends EventTarget {
   /** This page's SHA-256 of the file (64 hex digits) once computed; null before, or with integrity off. */
   get sha256() { return this.#core.sha256; }
 
+  /** The data path in use: 'websocket' or 'http' (tus PATCH requests with Blob bodies). */
+  get transport() { return this.#core.transport; }
   /** A connection is open and the server has welcomed it. */
   get connected() { return this.#core.phase === 'connected'; }
   /** The backend has accepted the file: the upload is done. */

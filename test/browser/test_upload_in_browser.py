@@ -96,8 +96,10 @@ def test_pause_holds_the_upload_and_unpause_finishes_it(browser, api, backend, s
     # The pause reaches the server behind the bytes the browser has queued (≤ 8 MiB): at
     # 8 MiB/s, within about two seconds, and the page stays paused for five.
     with CuttableProxy(server.port, rate=8 * MiB) as slow:
+        # The WebSocket's pause message (the HTTP path's pause: test_http_path.py).
         running = browser.start([{"ticket": ticket_id, "size": 48 * MiB, "name": "p.bin",
-                                  "pauseAfterMs": 800, "pauseForMs": 5000}],
+                                  "pauseAfterMs": 800, "pauseForMs": 5000,
+                                  "transport": "websocket"}],
                                 upload_host=f"127.0.0.1:{slow.port}")
         wait_until(lambda: api.upload_status(ticket_id, "app-secret")["state"] == "paused",
                    timeout=30)
@@ -117,7 +119,8 @@ def test_upload_survives_its_connection_being_cut_twice(browser, api, backend, s
     ticket_id = ticket(api, backend)
     size = 24 * MiB
     with CuttableProxy(server.port, rate=8 * MiB) as proxy:
-        running = browser.start([{"ticket": ticket_id, "size": size, "name": "cut.bin"}],
+        running = browser.start([{"ticket": ticket_id, "size": size, "name": "cut.bin",
+                                  "transport": "websocket"}],  # HTTP: test_http_path.py
                                 upload_host=f"127.0.0.1:{proxy.port}")
         for fraction in (0.25, 0.6):
             wait_until(lambda f=fraction: bytes_received(api, ticket_id) >= f * size, timeout=30)

@@ -71,7 +71,9 @@ class CuttableProxy:
             with self._lock:
                 self._open += [client, server]
                 self.accepted += 1
-                flip_at = self._flip_at if self.accepted == 1 else None
+                # Every connection until one has flipped (a browser may spread HTTP
+                # requests over several).
+                flip_at = self._flip_at if not self.flipped else None
             threading.Thread(target=self._pump, args=(client, server, self._rate, flip_at),
                              daemon=True).start()
             threading.Thread(target=self._pump, args=(server, client, None), daemon=True).start()
@@ -85,7 +87,8 @@ class CuttableProxy:
                 if not data:
                     sink.shutdown(socket.SHUT_WR)
                     return
-                if flip_at is not None and moved <= flip_at < moved + len(data):
+                if (flip_at is not None and moved <= flip_at < moved + len(data)
+                        and not self.flipped):
                     damaged = bytearray(data)
                     damaged[flip_at - moved] ^= 0x01
                     data = bytes(damaged)

@@ -137,9 +137,11 @@ def test_a_preflight_is_answered_with_the_cors_headers_clients_need(tmp_path: Pa
     assert response.status == 204
     assert response.headers["access-control-allow-origin"] == "https://app.test"
     assert "PATCH" in response.headers["access-control-allow-methods"]
-    for name in ("Upload-Offset", "Upload-Metadata", "Tus-Resumable", "Upload-Checksum"):
+    for name in ("Upload-Offset", "Upload-Metadata", "Tus-Resumable", "Upload-Checksum",
+                 "Incoming-Digest", "Incoming-Integrity"):
         assert name in response.headers["access-control-allow-headers"]
-    for name in ("Upload-Offset", "Location", "Upload-Length", "Upload-Expires", "Tus-Version"):
+    for name in ("Upload-Offset", "Location", "Upload-Length", "Upload-Expires", "Tus-Version",
+                 "Incoming-Error", "Incoming-Result"):
         assert name in response.headers["access-control-expose-headers"]
 
 
@@ -427,3 +429,50 @@ def test_the_access_log_shows_tus_ticket_ids_cut_short() -> None:
     assert redacted_uri(b"/incoming/0.1/tus/") == "/incoming/0.1/tus/"
     assert redacted_uri(b"/incoming/0.1/frontend/incoming.js") == (
         "/incoming/0.1/frontend/incoming.js")
+
+
+def test_a_promised_digest_holds_the_file_until_it_comes_and_head_gives_the_result(
+        tmp_path: Path) -> None:
+    """Extensions: with Incoming-Integrity the file waits for Incoming-Digest (here on an
+    empty last PATCH); once finished HEAD carries Incoming-Result and Incoming-Sha256."""
+    tus = Tus(tmp_path)
+    tus.server.handover.auto_answer = None
+    ticket = tus.server.ticket()
+    data = b"x" * 1000
+    digest = {"Incoming-Digest": f"sha256={hashlib.sha256(data).hexdigest()}"}
+    tus.create(ticket.id, len(data), extra={"Incoming-Integrity": "sha256"})
+    assert tus.patch(ticket.id, 0, data).status == 204
+    tus.server.clock.advance(0)
+    assert tus.head(ticket.id).headers["incoming-state"] == "uploading"  # waits for the digest
+    assert tus.patch(ticket.id, len(data), b"", digest).status == 204
+    tus.server.clock.advance(0)
+    tus.server.handover.answer("done", result='{"url": "/p/\u00e9"}')
+    tus.server.clock.advance(0)
+    head = tus.head(ticket.id)
+    assert head.headers["incoming-state"] == "finished"
+    assert head.headers["incoming-result"] == '{"url":"/p/\\u00e9"}'
+    assert head.headers["incoming-sha256"] == hashlib.sha256(data).hexdigest()
+
+
+def test_a_wrong_digest_cancels_and_head_says_error_20(tmp_path: Path) -> None:
+    """Extensions: a digest that is not the file's: HEAD answers 410 with Incoming-Error 20;
+    an unknown ticket is Incoming-Error 2, a malformed digest 400."""
+    tus = Tus(tmp_path)
+    ticket = tus.server.ticket()
+    tus.create(ticket.id, 5, extra={"Incoming-Digest": f"sha256={'a' * 64}"})
+    tus.patch(ticket.id, 0, b"hello")
+    tus.server.clock.advance(0)
+    head = tus.head(ticket.id)
+    assert (head.status, head.headers["incoming-error"]) == (410, "20")
+    assert tus.head("nope").headers["incoming-error"] == "2"
+    bad = tus.create(tus.server.ticket().id, 5, extra={"Incoming-Digest": "sha256=xyz"})
+    assert (bad.status, bad.headers["incoming-error"]) == (400, "1")
+
+
+def test_delete_passes_incoming_reason_to_the_backend(tmp_path: Path) -> None:
+    """Extension: DELETE with Incoming-Reason (percent-encoded) is the backend's cancelReason."""
+    tus = Tus(tmp_path)
+    ticket = tus.server.ticket()
+    tus.create(ticket.id, 10)
+    assert tus.send("DELETE", TUS + ticket.id, {"Incoming-Reason": "chang%C3%A9"}).status == 204
+    assert tus.server.registry.tickets[ticket.id].cancel_reason == "changé"

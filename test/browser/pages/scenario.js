@@ -2,7 +2,7 @@
 // made in the page, do what the scenario asks on the way, and report what the page saw.
 //
 // params: {libraryUrl, uploadHost?, uploads: [{ticket, size, name, pauseAfterMs?, pauseForMs?,
-//          cancelAfterMs?, cancelReason?, integrity?, remember?}], timeoutMs}
+//          cancelAfterMs?, cancelReason?, integrity?, remember?, transport?}], timeoutMs}
 // startPicked/resumePicked upload the file picked in the page's file input, across a reload.
 "use strict";
 
@@ -41,6 +41,7 @@ function runOne(spec, timeoutMs) {
   const options = {};
   if (spec.integrity !== undefined) options.integrity = spec.integrity;
   if (spec.remember !== undefined) options.remember = spec.remember;
+  if (spec.transport !== undefined) options.transport = spec.transport;
   const uploader = new incoming.Uploader(spec.ticket, file, options);
   return follow(uploader, file, spec, timeoutMs);
 }
@@ -100,6 +101,7 @@ function follow(uploader, file, spec, timeoutMs) {
         backendResult: uploader.result,
         librarySha256: uploader.sha256,
         bytes_per_second: uploader.bytes_per_second,
+        transport: uploader.transport,
         ...seen,
       });
     };
@@ -126,7 +128,7 @@ function pickedFile() {
 window.startPicked = async (params) => {
   await loadLibrary(params.libraryUrl);
   if (params.uploadHost) incoming.set_server_hostname(params.uploadHost);
-  const uploader = new incoming.Uploader(params.ticket, pickedFile());
+  const uploader = new incoming.Uploader(params.ticket, pickedFile(), { transport: params.transport });
   uploader.start();
   const deadline = performance.now() + params.timeoutMs;
   while (uploader.bytes_acked < params.stopAtBytes && performance.now() < deadline) await sleep(20);
@@ -141,6 +143,7 @@ window.resumePicked = async (params) => {
   const file = pickedFile();
   const found = await incoming.findResumable(file);
   if (!found) return { found };
-  const result = await follow(new incoming.Uploader(found.ticket, file), file, {}, params.timeoutMs);
+  const uploader = new incoming.Uploader(found.ticket, file, { transport: params.transport });
+  const result = await follow(uploader, file, {}, params.timeoutMs);
   return { found, ...result, rememberedAfter: await incoming.findResumable(file) };
 };
