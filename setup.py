@@ -4,7 +4,7 @@ from setuptools import find_packages, setup
 
 setup(
     name="incoming",
-    version="0.1.0.dev0",
+    version="0.2.0.dev0",
     description="Takes large file uploads off web applications: resumable WebSocket uploads, "
     "handed over to the web-app backend when complete.",
     long_description=open("README.rst", encoding="utf-8").read(),

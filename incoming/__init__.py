@@ -1,3 +1,3 @@
 """Incoming!!: takes large file uploads off web applications."""
 
-__version__ = "0.1.0.dev0"
+__version__ = "0.2.0.dev0"
