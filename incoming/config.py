@@ -345,23 +345,25 @@ def _at_most(name: str, value: float, limit: float) -> None:
         raise ConfigError(name, f"{value} is above the maximum {limit}")
 
 
-def read_list_file(option: str, path: str) -> tuple[str, ...]:
-    """The lines of a key file: one value a line; blank lines and ``#`` comments skipped."""
+def read_list_file(option: str, path: str) -> list[tuple[int, str]]:
+    """The values of a key file with their line numbers: one value a line; blank lines and
+    ``#`` comments skipped. Unreadable: ConfigError naming ``option``."""
     if not path:
-        return ()
+        return []
     try:
         with open(path, encoding="utf-8") as f:
             lines = [line.strip() for line in f]
     except (OSError, UnicodeDecodeError) as e:
         problem = e.strerror if isinstance(e, OSError) else "not UTF-8 text"
         raise ConfigError(option, f"cannot read {path}: {problem}") from None
-    return tuple(line for line in lines if line and not line.startswith("#"))
+    return [(number, line) for number, line in enumerate(lines, 1)
+            if line and not line.startswith("#")]
 
 
 def api_keys(config: Config) -> tuple[str, ...]:
     """Every backend API key: those given directly and those in the key file."""
-    keys = config.backend_api_key + read_list_file("backend_api_key_file",
-                                                   config.backend_api_key_file)
+    keys = config.backend_api_key + tuple(
+        key for _, key in read_list_file("backend_api_key_file", config.backend_api_key_file))
     for key in keys:
         if len(key) < 16 or any(c.isspace() for c in key):
             raise ConfigError("backend_api_key",

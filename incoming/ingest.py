@@ -156,7 +156,7 @@ class Intake:
             self._budget.give_back(size)
             self._on_failure(Failure())
             return
-        written.addBoth(_passing(self._budget.give_back, size))
+        written.addBoth(passing(self._budget.give_back, size))
         written.addCallbacks(self._written, self._failed)
 
     def _written(self, offset: int) -> None:
@@ -187,7 +187,7 @@ class Intake:
         self.open = False
 
 
-def _passing(action: Callable[..., Any], *args: Any) -> Callable[[Any], Any]:
+def passing(action: Callable[..., Any], *args: Any) -> Callable[[Any], Any]:
     """A callback that does ``action(*args)`` and hands on the result (or failure) untouched."""
     def callback(result: Any) -> Any:
         action(*args)

@@ -58,7 +58,6 @@ import io
 import json
 import re
 import urllib.parse
-from collections.abc import Callable
 from typing import Any, Literal
 
 from twisted.internet.defer import Deferred
@@ -70,7 +69,7 @@ from twisted.web.server import NOT_DONE_YET, Request
 
 from incoming.config import Config
 from incoming.errors import ErrorCode, IncomingError
-from incoming.ingest import WriteBudget
+from incoming.ingest import BATCH_BYTES, WriteBudget, passing
 from incoming.limits import ConnectionLimits, RefusalLog, client_address, printable
 from incoming.office import DAMAGED, MAX_FILENAME, Hello, TicketOffice, Upload
 from incoming.tickets import State, Ticket
@@ -80,9 +79,6 @@ TUS_VERSION = "1.0.0"
 EXTENSIONS = "creation,creation-with-upload,termination,expiration,checksum"
 CHECKSUMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256}
 OFFSET_TYPE = "application/offset+octet-stream"
-BATCH_BYTES = 4 << 20
-"""Bytes one request gathers while a write is under way before its connection stops being
-read (each request's own bound; the shared WriteBudget bounds them all)."""
 MAX_CHECKSUMMED_BODY = 16 << 20
 """Largest body with ``Upload-Checksum``: it is held in memory until its digest is checked."""
 MAX_TICKET_ID = 256
@@ -278,18 +274,13 @@ class TusFace:
     # -- reading tickets without taking them over ---------------------------------------------
 
     def peek(self, ticket_id: str) -> Deferred[tuple[Ticket, dict[str, Any]]]:
-        """The ticket and its live status (offset included), changing nothing.
-
-        The office offers the live status only to holders of the ticket's
-        secret (``status``); the face reads the secret from the registry.
-        A public ``TicketOffice.peek`` would be cleaner (see the report).
-        """
-        def found(ticket: Ticket | None) -> Any:
-            if ticket is None:
+        """The ticket and its live status (offset included), changing nothing."""
+        def unknown(failure: Failure) -> Any:
+            error = failure.value
+            if isinstance(error, IncomingError) and error.code is ErrorCode.UNKNOWN_TICKET:
                 raise TusError(404, "no such ticket", code=int(ErrorCode.UNKNOWN_TICKET))
-            status = self.office.status(ticket_id, ticket.backend_secret)
-            return status.addCallback(lambda s: (ticket, s))
-        return self.office.registry.load(ticket_id).addCallback(found)
+            return failure
+        return self.office.peek(ticket_id).addErrback(unknown)
 
 
 def _method(request: Request) -> bytes:
@@ -734,7 +725,7 @@ class TusBody:
             self._fail(_as_tus_error(Failure()))
             return
         if counted:
-            written.addBoth(_passing(self.face.budget.give_back, size))
+            written.addBoth(passing(self.face.budget.give_back, size))
         written.addCallbacks(self._written, lambda f: self._fail(_as_tus_error(f)))
 
     def _written(self, offset: int) -> None:
@@ -863,11 +854,4 @@ class TusBody:
     def failed(self, error: IncomingError) -> None:
         self.upload = None
         self._fail(from_incoming(error))
-
-
-def _passing(action: Callable[[int], None], size: int) -> Callable[[Any], Any]:
-    def callback(result: Any) -> Any:
-        action(size)
-        return result
-    return callback
 

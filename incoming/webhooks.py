@@ -29,7 +29,7 @@ import hmac
 from collections.abc import Iterable, Sequence
 from urllib.parse import urlencode
 
-from incoming.config import Config, ConfigError
+from incoming.config import Config, ConfigError, read_list_file
 from incoming.tickets import State, Ticket
 
 KEY_PREFIX = "whsec_"
@@ -62,23 +62,10 @@ def signing_keys(config: Config) -> tuple[bytes, ...]:
     """
     keys = [_key("callback_signing_key", f"key {n}", text)
             for n, text in enumerate(config.callback_signing_key, 1)]
-    if config.callback_signing_key_file:
-        keys += _keys_from_file(config.callback_signing_key_file)
+    path = config.callback_signing_key_file
+    keys += [_key("callback_signing_key_file", f"line {n} of {path}", text)
+             for n, text in read_list_file("callback_signing_key_file", path)]
     return tuple(keys)
-
-
-def _keys_from_file(path: str) -> list[bytes]:
-    option = "callback_signing_key_file"
-    try:
-        with open(path, encoding="utf-8") as f:
-            lines = f.read().splitlines()
-    except OSError as e:
-        raise ConfigError(option, f"cannot read {path}: {e.strerror}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(option, f"{path} is not UTF-8 text") from None
-    return [_key(option, f"line {n} of {path}", line)
-            for n, line in enumerate(lines, 1)
-            if line.strip() and not line.strip().startswith("#")]
 
 
 def _key(option: str, where: str, text: str) -> bytes:
