@@ -172,6 +172,8 @@ class TicketMachine:
         self.upload: Upload | None = None
         self.backend_call: Deferred[BackendAnswer] | None = None
         self.finish_result: str | None = None
+        self.ending: tuple[State, str] | None = None
+        """While abandoning: the state the ticket is ending in, and why."""
         """``finish_upload`` came before the backend's ``wait`` (its result, maybe empty)."""
 
     def handle(self, input: str, *args: Any) -> Any:
@@ -217,8 +219,13 @@ class TicketMachine:
         return succeed(upload)
 
     def _refuse_abandoning(self, *args: Any) -> Deferred[Any]:
-        return fail(IncomingError(ErrorCode.TICKET_CLOSED, "ticket is being cancelled",
-                                  state=self.ticket.state.value))
+        """The ticket is ending (its bytes are being removed): a client hears the news as if
+        it had ended already (error 4 with the state it ends in, as after a reconnect), not
+        an error that reads as if the upload were still going on."""
+        assert self.ending is not None
+        state, reason = self.ending
+        return fail(IncomingError(ErrorCode.TICKET_CLOSED, f"ticket is {state.value} ({reason})",
+                                  state=state.value))
 
     def _refuse_ended(self, hello: Hello, listener: UploadListener) -> Deferred[Any]:
         """A closed ticket: its news (finished, with the result), unless the file is another."""
@@ -409,6 +416,7 @@ class TicketMachine:
                           remove: str = "") -> Deferred[None]:
         advance(self.ticket, state, self.office.clock.seconds())  # refuses what state forbids
         self.phase = Phase.ABANDONING
+        self.ending = (state, reason)
         received = self.office.bytes_received(self)
         self._retire_upload()
         removed = self._remove_bytes(remove)

@@ -351,3 +351,20 @@ def test_bytes_in_flight_behind_a_backend_cancel_end_as_cancelled(tmp_path):
     kinds = [m["type"] for m in conn.messages()]
     assert "error" not in kinds and kinds[-1] == "cancelled", kinds
     assert [t.cancelled_by for t, _ in server.handover.calls] == ["backend"]
+
+
+def test_a_client_arriving_while_its_ticket_is_cancelled_hears_cancelled(tmp_path):
+    """A hello while the bytes of a cancelled ticket are being removed is answered with the
+    news (error 4, state cancelled, the reason), as a reconnect after the cancel would be."""
+    server = Server(tmp_path, threads=HeldThreads())
+    ticket = server.ticket()
+    conn = server.connect()
+    conn.send({"type": "hello", "ticket": ticket.id, "size": len(DATA)})
+    settle(server)
+    conn.send_bytes(DATA[:8192])
+    settle(server)
+    server.office.cancel_by_backend(ticket.id, "")  # bytes being removed: held
+    again = server.connect()
+    answer = again.hello(ticket, len(DATA))
+    assert (answer["code"], answer["state"]) == (ErrorCode.TICKET_CLOSED, "cancelled")
+    assert answer["message"] == "ticket is cancelled (cancelled by the backend)"
