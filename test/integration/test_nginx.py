@@ -1,0 +1,106 @@
+"""The nginx files in etc/nginx/, with Debian's nginx: each loads (``nginx -t``), and uploads go
+through them into a real twistd, over the WebSocket and over tus, with a dead instance in the
+upstream list that nginx passes over."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tusclient import client as tus_client
+
+from incoming.client import Client
+from test.integration.conftest import FAST_OPTIONS
+from test.integration.wsupload import Connection, make_data, sha256
+from test.support.backend import FakeBackend
+from test.support.nginx import CLUSTER_CONF, ETC_NGINX, SINGLE_CONF, NginxFront, check, free_port
+from test.support.server import IncomingServer
+
+MiB = 1 << 20
+API_KEY = "nginx-test-key-0123456789"
+CHECKED = [SINGLE_CONF, CLUSTER_CONF]
+
+
+DEAD = free_port()
+"""An instance that is down: nobody listens there."""
+
+
+@pytest.fixture(scope="module")
+def instance(make_module_server: Any) -> IncomingServer:
+    return make_module_server(separate_backend=True, trusted_proxy="127.0.0.1",
+                              backend_api_key=API_KEY, **FAST_OPTIONS)
+
+
+@pytest.fixture(scope="module")
+def front(tmp_path_factory: pytest.TempPathFactory,
+          instance: IncomingServer) -> Iterator[NginxFront]:
+    """incoming-cluster.conf in front of the dead instance, then the live one."""
+    with NginxFront(tmp_path_factory.mktemp("nginx"), CLUSTER_CONF,
+                    {"incoming": [DEAD, instance.port],
+                     "incoming_backend": [DEAD, instance.backend_port]}) as running:
+        yield running
+
+
+def websocket_upload(instance: IncomingServer, port: int, ticket: str, data: bytes) -> None:
+    """One whole upload over the WebSocket at ``port`` (nginx), to ``finished``."""
+    with Connection(instance, port=port, timeout=20) as conn:
+        assert conn.hello(ticket, len(data))["type"] == "welcome"
+        conn.send_data(data)
+        conn.until_closed()
+    assert conn.states[-1] == "finished", conn.messages
+
+
+@pytest.mark.parametrize("conf", CHECKED, ids=lambda conf: conf.name)
+def test_each_shipped_file_passes_nginx_t(tmp_path: Path, conf: Path) -> None:
+    """Debian's nginx accepts the file (with a test certificate and free loopback ports)."""
+    result = check(conf, tmp_path / "check")
+    assert result.returncode == 0, result.stderr
+    assert "test is successful" in result.stderr
+
+
+def test_every_file_in_etc_nginx_is_checked() -> None:
+    """No shipped nginx file escapes nginx -t: each is checked or included by a checked one."""
+    included = {Path(name).name for conf in CHECKED
+                for name in re.findall(r"include (\S+);", conf.read_text())}
+    for conf in ETC_NGINX.iterdir():
+        assert conf in CHECKED or conf.name in included, conf
+
+
+def test_websocket_and_tus_uploads_through_nginx(front: NginxFront, instance: IncomingServer,
+                                                 backend: FakeBackend) -> None:
+    """Tickets from the private listener (API key passed through), one file over the WebSocket
+    and one over tus (PATCH bodies streamed): both stored byte-identical, the backend hears
+    each, and nginx passed over the dead instance instead of failing a request."""
+    api = Client(front.backend_url, api_key=API_KEY)
+    over_ws, over_tus = make_data(5 * MiB + 7, seed=71), make_data(3 * MiB + 11, seed=72)
+    ws_ticket = api.new_upload(backend.callback_url())
+    tus_ticket = api.new_upload(backend.callback_url())
+
+    websocket_upload(instance, front.port, ws_ticket, over_ws)
+
+    tus = tus_client.TusClient(front.url + "/incoming/0.1/tus/")
+    tus.uploader(file_stream=io.BytesIO(over_tus), chunk_size=MiB,
+                 metadata={"ticket": tus_ticket, "filename": "tus.bin"}).upload()
+
+    for ticket, data in ((ws_ticket, over_ws), (tus_ticket, over_tus)):
+        [callback] = backend.wait_for_callbacks(ticket)
+        assert callback.file_sha256 == callback.form["sha256"] == sha256(data)
+        assert callback.form["size"] == str(len(data))
+    assert api.upload_status(tus_ticket)["state"] == "finished"
+    assert f"127.0.0.1:{DEAD}" in front.error_log
+
+
+def test_the_single_instance_file_carries_uploads_too(
+        tmp_path: Path, instance: IncomingServer, backend: FakeBackend) -> None:
+    """incoming.conf, in front of the one instance: a WebSocket upload arrives whole."""
+    api = Client(instance.backend_base_url, api_key=API_KEY)
+    data = make_data(2 * MiB + 3, seed=73)
+    ticket = api.new_upload(backend.callback_url())
+    with NginxFront(tmp_path, SINGLE_CONF, {"incoming": [instance.port]}) as single:
+        websocket_upload(instance, single.port, ticket, data)
+    [callback] = backend.wait_for_callbacks(ticket)
+    assert callback.file_sha256 == sha256(data)
