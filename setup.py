@@ -32,9 +32,15 @@ setup(
             "hypothesis>=6.100",
             "standardwebhooks>=1.0",
             "tuspy==1.1.0",
+            "Flask>=3.0,<4",  # examples/flask, tested end to end
             "ruff>=0.6",
             "mypy>=1.11",
             "mypy-zope>=1.0",
+        ],
+        # examples/flask: the example web app's own needs (boto3 only for S3 storage).
+        "examples": [
+            "Flask>=3.0,<4",
+            "standardwebhooks>=1.0",
         ],
     },
     entry_points={},
