@@ -4,8 +4,11 @@ upstream list that nginx passes over."""
 
 from __future__ import annotations
 
+import base64
 import io
+import os
 import re
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -104,3 +107,30 @@ def test_the_single_instance_file_carries_uploads_too(
         websocket_upload(instance, single.port, ticket, data)
     [callback] = backend.wait_for_callbacks(ticket)
     assert callback.file_sha256 == sha256(data)
+
+
+def handshake(port: int, forwarded_for: str) -> tuple[socket.socket, str]:
+    """A WebSocket handshake through nginx by a client behind another proxy (its own
+    X-Forwarded-For); the open socket and the answer's status line."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(f"GET /incoming/0.1/frontend/upload_ws HTTP/1.1\r\nHost: uploads\r\n"
+                 f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                 f"Sec-WebSocket-Version: 13\r\nX-Forwarded-For: {forwarded_for}\r\n\r\n"
+                 .encode())
+    return sock, sock.recv(4096).split(b"\r\n", 1)[0].decode()
+
+
+def test_the_per_address_limit_counts_the_address_nginx_forwards(
+        tmp_path: Path, make_server: Any) -> None:
+    """With trusted_proxy naming nginx, X-Forwarded-For (as nginx extends it) names the client:
+    two clients get one connection each, a second one from the first gets 429."""
+    instance = make_server(trusted_proxy="127.0.0.1", max_connections_per_address=1)
+    with NginxFront(tmp_path, SINGLE_CONF, {"incoming": [instance.port]}) as front:
+        first, first_status = handshake(front.port, "203.0.113.1")
+        second, second_status = handshake(front.port, "203.0.113.2")
+        third, third_status = handshake(front.port, "203.0.113.1")
+        for sock in (first, second, third):
+            sock.close()
+    assert " 101 " in first_status and " 101 " in second_status
+    assert " 429 " in third_status
