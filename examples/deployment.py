@@ -32,7 +32,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 EXAMPLES = Path(__file__).resolve().parent
 LOCATIONS = EXAMPLES.parent / "etc" / "nginx" / "incoming-locations.conf"
@@ -102,12 +101,13 @@ class Child:
         return "\n".join(text.splitlines()[-lines:])
 
 
-def secrets_in(directory: Path) -> dict[str, Any]:
-    """An API key and a signing key, made once and kept in files only this user reads."""
+def secrets_in(directory: Path) -> dict[str, Path]:
+    """The API key, the callback signing key and the app's backendSecret: made at the first
+    run, kept in files only this user reads (a second run resumes with the same keys)."""
     keys = {"api-key": lambda: secrets.token_urlsafe(32),
             "signing-key": lambda: "whsec_" + base64.b64encode(os.urandom(32)).decode(),
             "backend-secret": lambda: secrets.token_urlsafe(24)}
-    found: dict[str, Any] = {}
+    found: dict[str, Path] = {}
     for name, make in keys.items():
         path = directory / name
         if not path.exists():
@@ -117,7 +117,7 @@ def secrets_in(directory: Path) -> dict[str, Any]:
     return found
 
 
-def incoming_instances(args: argparse.Namespace, data: Path, logs: Path, keys: dict[str, Any],
+def incoming_instances(args: argparse.Namespace, data: Path, logs: Path, keys: dict[str, Path],
                        app_port: int) -> list[Child]:
     twistd = str(Path(sys.executable).with_name("twistd"))
     shared: list[str] = []
