@@ -15,6 +15,7 @@ const FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", 
   "--disable-background-networking", "--disable-component-update", "--disable-sync"];
 
 async function flask(page, { file, timeoutMs }) {
+  const started = Date.now();
   await page.setInputFiles("#file", file);
   await page.waitForFunction(() => !document.getElementById("done").hidden
     || ["error", "cancelled"].includes(document.body.dataset.state), null, { timeout: timeoutMs });
@@ -25,7 +26,7 @@ async function flask(page, { file, timeoutMs }) {
     transport: window.uploader.transport,
     sha256: window.uploader.sha256,
     result: window.uploader.result,
-  }));
+  })).then((shown) => ({ ...shown, seconds: (Date.now() - started) / 1000 }));
 }
 
 async function express(page, { files, pause, cancel, timeoutMs }) {

@@ -149,6 +149,7 @@ def test_flask_example_takes_a_gib_through_nginx(tmp_path: Path, one_gib: Made) 
     with deployment("flask", tmp_path) as running:
         shown = use("flask", running.url, file=str(one_gib.path))
         assert shown["state"] == "finished", shown
+        print(f"1 GiB through nginx into the Flask app in {shown['seconds']:.1f} s")
         assert shown["sha256"] == one_gib.sha256
         ticket = assert_stored(running, one_gib, shown["result"])
         assert shown["link"] == f"/files/{ticket}"

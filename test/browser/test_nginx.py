@@ -12,7 +12,7 @@ import pytest
 
 from test.browser.conftest import Browser
 from test.support.backend import BackendAPI, FakeBackend
-from test.support.nginx import CLUSTER_CONF, NginxFront
+from test.support.nginx import CLUSTER_CONF, NginxFront, upstreams_for
 from test.support.server import IncomingServer
 
 MiB = 1 << 20
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.time_limit(90)
 def front(tmp_path_factory: pytest.TempPathFactory,
           server: IncomingServer) -> Iterator[NginxFront]:
     with NginxFront(tmp_path_factory.mktemp("nginx"), CLUSTER_CONF,
-                    {"incoming": [server.port], "incoming_backend": [server.port]}) as running:
+                    upstreams_for([server])) as running:
         yield running
 
 

@@ -9,6 +9,8 @@ import io
 import os
 import re
 import socket
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,8 +22,9 @@ from incoming.client import Client
 from test.integration.conftest import FAST_OPTIONS
 from test.integration.wsupload import Connection, make_data, sha256
 from test.support.backend import FakeBackend
-from test.support.nginx import CLUSTER_CONF, ETC_NGINX, SINGLE_CONF, NginxFront, check, free_port
-from test.support.server import IncomingServer
+from test.support.nginx import CLUSTER_CONF, ETC_NGINX, SINGLE_CONF, NginxFront, check, \
+    free_port, upstreams_for
+from test.support.server import IncomingServer, wait_until
 
 MiB = 1 << 20
 API_KEY = "nginx-test-key-0123456789"
@@ -134,3 +137,24 @@ def test_the_per_address_limit_counts_the_address_nginx_forwards(
             sock.close()
     assert " 101 " in first_status and " 101 " in second_status
     assert " 429 " in third_status
+
+
+def library_status(front: NginxFront) -> int:
+    try:
+        with urllib.request.urlopen(front.url + "/incoming/0.1/frontend/incoming.js",
+                                    timeout=10) as answer:
+            return int(answer.status)
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def test_a_reload_moves_nginx_to_other_instances(tmp_path: Path,
+                                                 instance: IncomingServer) -> None:
+    """In front of a dead instance alone nginx answers 502; given the live one and reloaded
+    (as a test does after starting instances anew), it serves from there."""
+    with NginxFront(tmp_path, CLUSTER_CONF, {"incoming": [DEAD], "incoming_backend": [DEAD]}
+                    ) as moving:
+        assert library_status(moving) == 502
+        moving.set_upstreams(upstreams_for([instance]))
+        moving.reload()
+        wait_until(lambda: library_status(moving) == 200, 15)

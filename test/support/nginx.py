@@ -2,7 +2,8 @@
 
 :func:`check` runs ``nginx -t`` on one shipped file as it is, with only what
 cannot be on a test machine replaced: the TLS certificate (a fresh
-self-signed one) and where the shared snippet lives (this checkout).
+self-signed one), where the shared snippet lives (this checkout), and the
+listen addresses (``nginx -t`` binds them: free loopback ports instead).
 
 :class:`NginxFront` runs nginx in front of any number of Incoming!! instances
 (a list of ports): a shipped file, with its listeners moved to free loopback
@@ -10,10 +11,9 @@ ports, TLS left out, and its upstream blocks listing the given instances. nginx
 runs as a child process in the foreground with a prefix of its own, so tests
 in parallel do not meet; its error log goes to a file for failing tests to show::
 
-    front = NginxFront(tmp_path, CLUSTER_CONF, {"incoming": [s.port for s in servers],
-                                                "incoming_backend": [s.backend_port ...]})
+    front = NginxFront(tmp_path, CLUSTER_CONF, upstreams_for(servers))
     front.start()       # front.url, front.backend_url
-    front.set_upstreams({...}); front.reload()   # after an instance moved
+    front.set_upstreams(upstreams_for(others)); front.reload()  # another set of instances
     front.stop()
 """
 
@@ -30,6 +30,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from test.support.server import IncomingServer
 from test.support.tls import self_signed
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -127,6 +128,13 @@ def runnable(text: str, port: int, backend_port: int,
         return f"upstream {name} {{{''.join(kept)}{''.join(listed)}}}"
 
     return re.sub(r"upstream (\w+) \{(.*?)\}", servers, text, flags=re.DOTALL)
+
+
+def upstreams_for(servers: Sequence[IncomingServer]) -> dict[str, list[int]]:
+    """The upstream lists of incoming-cluster.conf for these instances (each with a backend
+    listener of its own, or its backend API on its one port)."""
+    return {"incoming": [s.port for s in servers if s.port is not None],
+            "incoming_backend": [s.backend_port for s in servers if s.backend_port is not None]}
 
 
 class NginxFailed(AssertionError):
