@@ -20,6 +20,7 @@ import hmac
 import json
 import logging
 import os
+import re
 import shutil
 import threading
 import urllib.parse
@@ -36,6 +37,7 @@ WEBHOOK = Webhook(os.environ["INCOMING_SIGNING_KEY"])
 BACKEND_SECRET = os.environ["BACKEND_SECRET"]
 CALLBACK_URL = os.environ["CALLBACK_URL"]
 MEDIA = Path(os.environ["MEDIA_DIR"])
+TICKET = re.compile(r"[A-Za-z0-9_-]+")
 
 app = Flask(__name__)
 log = logging.getLogger("example")
@@ -154,7 +156,7 @@ def sha256_of(path: Path) -> str:
 
 
 def record_of(ticket: str) -> dict[str, Any] | None:
-    if not ticket.replace("-", "").replace("_", "").isalnum():
+    if not TICKET.fullmatch(ticket):
         return None  # a ticket ID is URL-safe base64: nothing else names a file here
     path = MEDIA / f"{ticket}.json"
     return dict(json.loads(path.read_text())) if path.exists() else None
