@@ -51,9 +51,10 @@ def front(tmp_path_factory: pytest.TempPathFactory,
         yield running
 
 
-def websocket_upload(instance: IncomingServer, port: int, ticket: str, data: bytes) -> None:
+def websocket_upload(instance: IncomingServer, port: int, ticket: str, data: bytes,
+                     tls: bool = False) -> None:
     """One whole upload over the WebSocket at ``port`` (nginx), to ``finished``."""
-    with Connection(instance, port=port, timeout=20) as conn:
+    with Connection(instance, port=port, timeout=20, tls=tls) as conn:
         assert conn.hello(ticket, len(data))["type"] == "welcome"
         conn.send_data(data)
         conn.until_closed()
@@ -100,14 +101,15 @@ def test_websocket_and_tus_uploads_through_nginx(front: NginxFront, instance: In
     assert f"127.0.0.1:{DEAD}" in front.error_log
 
 
-def test_the_single_instance_file_carries_uploads_too(
+def test_the_single_instance_file_carries_uploads_over_tls(
         tmp_path: Path, instance: IncomingServer, backend: FakeBackend) -> None:
-    """incoming.conf, in front of the one instance: a WebSocket upload arrives whole."""
+    """incoming.conf as shipped (TLS, with a test certificate), in front of the one instance:
+    a WebSocket upload over wss arrives whole."""
     api = Client(instance.backend_base_url, api_key=API_KEY)
     data = make_data(2 * MiB + 3, seed=73)
     ticket = api.new_upload(backend.callback_url())
-    with NginxFront(tmp_path, SINGLE_CONF, {"incoming": [instance.port]}) as single:
-        websocket_upload(instance, single.port, ticket, data)
+    with NginxFront(tmp_path, SINGLE_CONF, {"incoming": [instance.port]}, tls=True) as single:
+        websocket_upload(instance, single.port, ticket, data, tls=True)
     [callback] = backend.wait_for_callbacks(ticket)
     assert callback.file_sha256 == sha256(data)
 

@@ -83,15 +83,20 @@ def check(conf: Path, prefix: Path) -> subprocess.CompletedProcess[str]:
     """``nginx -t`` on a shipped file, changed only where a test machine must differ: the
     certificate, the snippet's place, and listen addresses (``nginx -t`` binds them)."""
     prefix.mkdir(parents=True, exist_ok=True)
-    key, cert = self_signed(prefix)
     text = moved_listeners(with_local_snippet(conf.read_text()), free_port(), free_port(),
                            tls=True)
-    text = re.sub(r"ssl_certificate\s+\S+;", f"ssl_certificate {cert};", text)
-    text = re.sub(r"ssl_certificate_key\s+\S+;", f"ssl_certificate_key {key};", text)
+    text = with_test_certificate(text, prefix)
     site = prefix / conf.name
     site.write_text(text)
     (prefix / "nginx.conf").write_text(main_conf(prefix, site))
     return subprocess.run(command(prefix, "-t"), capture_output=True, text=True, timeout=30)
+
+
+def with_test_certificate(text: str, directory: Path) -> str:
+    """The shipped certificate paths replaced by a fresh self-signed one's for 127.0.0.1."""
+    key, cert = self_signed(directory)
+    text = re.sub(r"ssl_certificate\s+\S+;", f"ssl_certificate {cert};", text)
+    return re.sub(r"ssl_certificate_key\s+\S+;", f"ssl_certificate_key {key};", text)
 
 
 def moved_listeners(text: str, port: int, private_port: int, tls: bool) -> str:
@@ -101,19 +106,23 @@ def moved_listeners(text: str, port: int, private_port: int, tls: bool) -> str:
     return text.replace("listen 443 ssl;", f"listen 127.0.0.1:{port}{' ssl' if tls else ''};")
 
 
-def runnable(text: str, port: int, backend_port: int,
-             upstreams: Mapping[str, Sequence[int]]) -> str:
-    """A shipped server file made to run here: plain HTTP on loopback ports, given upstreams.
+def runnable(text: str, port: int, backend_port: int, upstreams: Mapping[str, Sequence[int]],
+             tls_dir: Path | None = None) -> str:
+    """A shipped server file made to run here: loopback ports, given upstreams.
 
-    The public ``listen 443 ssl`` becomes ``port``; a private listener (an
+    The public ``listen 443 ssl`` becomes ``port``, over TLS with a test
+    certificate (made in ``tls_dir``) if there is one, else plain HTTP (which
+    browsers take without complaint); a private listener (an
     address with a port) becomes ``backend_port``; each ``upstream NAME``
     named in ``upstreams`` lists ``127.0.0.1:PORT`` for each of its ports,
     keeping the upstream's other directives (``least_conn``) and each
     server's parameters (``max_fails``…).
     """
-    text = with_local_snippet(text)
-    text = re.sub(r"^\s*ssl_certificate(_key)?\s.*\n", "", text, flags=re.MULTILINE)
-    text = moved_listeners(text, port, backend_port, tls=False)
+    text = moved_listeners(with_local_snippet(text), port, backend_port, tls=bool(tls_dir))
+    if tls_dir:
+        text = with_test_certificate(text, tls_dir)
+    else:
+        text = re.sub(r"^\s*ssl_certificate(_key)?\s.*\n", "", text, flags=re.MULTILINE)
 
     def servers(match: re.Match[str]) -> str:
         name, body = match.group(1), match.group(2)
@@ -145,10 +154,13 @@ class NginxFront:
     """nginx, from a shipped server file, in front of Incoming!! instances on loopback."""
 
     def __init__(self, base_dir: Path | str, conf: Path,
-                 upstreams: Mapping[str, Sequence[int]], name: str = "nginx") -> None:
+                 upstreams: Mapping[str, Sequence[int]], name: str = "nginx",
+                 tls: bool = False) -> None:
         self.prefix = Path(base_dir) / name
         self.prefix.mkdir(parents=True, exist_ok=True)
         self.conf = conf
+        self.tls = tls
+        """Serve the public listener over TLS, as shipped (a self-signed certificate)."""
         self.upstreams = dict(upstreams)
         self.port = 0
         self.backend_port = 0
@@ -156,8 +168,8 @@ class NginxFront:
 
     @property
     def url(self) -> str:
-        """What browsers reach: ``http://127.0.0.1:PORT``."""
-        return f"http://127.0.0.1:{self.port}"
+        """What browsers reach: ``http://127.0.0.1:PORT`` (``https`` with ``tls``)."""
+        return f"http{'s' if self.tls else ''}://127.0.0.1:{self.port}"
 
     @property
     def backend_url(self) -> str:
@@ -222,7 +234,7 @@ class NginxFront:
     def _write(self) -> None:
         site = self.prefix / self.conf.name
         site.write_text(runnable(self.conf.read_text(), self.port, self.backend_port,
-                                 self.upstreams))
+                                 self.upstreams, self.prefix if self.tls else None))
         (self.prefix / "nginx.conf").write_text(main_conf(self.prefix, site))
 
     def _wait_listening(self) -> bool:
