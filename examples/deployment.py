@@ -6,8 +6,9 @@
 Each ``run`` script calls this with the checkout's ``.venv`` Python. It makes
 fresh keys (an API key for the backend API, a ``whsec_`` key that signs the
 callbacks), starts Incoming!! (browsers' listener and backend listener on
-loopback, trusting nginx's X-Forwarded-For, callbacks only to the app), the
-app, and nginx on ``--port``, one origin for all of them. ``--instances 2``
+loopback, trusting nginx's X-Forwarded-For, callbacks only to the app), nginx
+on ``--port`` (one origin for the app and Incoming!!; and, on a loopback port
+of its own, the app's way to the backend API of every instance), and the app. ``--instances 2``
 starts two Incoming!! instances sharing a Redis server (``redis-server``) and
 one storage directory, behind nginx without sticky sessions; that needs
 Incoming!!'s ``--state redis://`` option.
@@ -145,17 +146,21 @@ def incoming_instances(args: argparse.Namespace, data: Path, logs: Path, keys: d
     return instances
 
 
-def nginx(args: argparse.Namespace, data: Path, logs: Path, app_port: int,
+def nginx(args: argparse.Namespace, data: Path, logs: Path, app_port: int, backend_port: int,
           instances: list[Child]) -> Child:
     prefix = data / "nginx"
     prefix.mkdir(exist_ok=True)
-    servers = "\n".join(f"        server 127.0.0.1:{i.browser_port} max_fails=1 fail_timeout=5s;"
-                        for i in instances)
+
+    def servers(ports: list[int]) -> str:
+        return "\n".join(f"        server 127.0.0.1:{port} max_fails=1 fail_timeout=5s;"
+                         for port in ports)
+
     # As root, nginx's workers would become "nobody", who may not enter --dir.
     user = "user root;\n" if os.geteuid() == 0 else ""
     conf = string.Template((EXAMPLES / "nginx.conf").read_text()).safe_substitute(
-        user=user, dir=prefix, port=args.port, app_port=app_port, locations=LOCATIONS,
-        incoming_servers=servers)
+        user=user, dir=prefix, port=args.port, app_port=app_port, backend_port=backend_port,
+        locations=LOCATIONS, incoming_servers=servers([i.browser_port for i in instances]),
+        backend_servers=servers([i.port for i in instances]))
     (prefix / "nginx.conf").write_text(conf)
     binary = shutil.which("nginx") or "/usr/sbin/nginx"
     return Child("nginx", [binary, "-p", str(prefix), "-c", str(prefix / "nginx.conf"),
@@ -177,7 +182,7 @@ def deployment(args: argparse.Namespace) -> list[Child]:
                                         "--bind", "127.0.0.1", "--save", "",
                                         "--appendonly", "no"], logs, args.redis_port))
     instances = incoming_instances(args, data, logs, keys, app_port)
-    backend_port = instances[0].port
+    backend_port = free_port()  # nginx's way to every instance's backend listener
     app = Child(args.app, APPS[args.app], logs, app_port, env={
         "PORT": str(app_port),
         "INCOMING_URL": f"http://127.0.0.1:{backend_port}",
@@ -187,7 +192,9 @@ def deployment(args: argparse.Namespace) -> list[Child]:
         "CALLBACK_URL": f"http://127.0.0.1:{app_port}/hooks/incoming",
         "MEDIA_DIR": str(data / "media"),
     })
-    return [*children, *instances, app, nginx(args, data, logs, app_port, instances)]
+    # nginx before the app: the app's backend API calls go through it.
+    return [*children, *instances, nginx(args, data, logs, app_port, backend_port, instances),
+            app]
 
 
 def main() -> None:
