@@ -5,10 +5,12 @@ upstream list that nginx passes over."""
 from __future__ import annotations
 
 import base64
+import http.client
 import io
 import os
 import re
 import socket
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -160,3 +162,70 @@ def test_a_reload_moves_nginx_to_other_instances(tmp_path: Path,
         moving.set_upstreams(upstreams_for([instance]))
         moving.reload()
         wait_until(lambda: library_status(moving) == 200, 15)
+
+
+class CuttingInstance:
+    """An upstream that accepts a request, reads the start of it, and drops the connection: an
+    instance dying in the middle of a PATCH."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.requests: list[bytes] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            with conn:
+                self.requests.append(conn.recv(65536))
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def patch(port: int, ticket: str, offset: int, body: bytes) -> int | None:
+    """One tus PATCH through nginx; its status, or None if the connection broke."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+    try:
+        conn.request("PATCH", f"/incoming/0.1/tus/{ticket}", body=body, headers={
+            "Tus-Resumable": "1.0.0", "Upload-Offset": str(offset),
+            "Content-Type": "application/offset+octet-stream"})
+        return conn.getresponse().status
+    except (ConnectionError, http.client.HTTPException):
+        return None
+    finally:
+        conn.close()
+
+
+def test_a_patch_cut_by_a_dying_instance_is_not_replayed_on_another(
+        tmp_path: Path, instance: IncomingServer, backend: FakeBackend) -> None:
+    """nginx does not pass a PATCH whose body it began to send to the next instance: the client
+    hears the failure, the live instance stored nothing of it, and the client's next PATCH from
+    the true offset completes the file."""
+    api = Client(instance.backend_base_url, api_key=API_KEY)
+    data = make_data(2 * MiB, seed=74)
+    ticket = api.new_upload(backend.callback_url())
+    created = http.client.HTTPConnection("127.0.0.1", instance.port, timeout=10)
+    metadata = "ticket " + base64.b64encode(ticket.encode()).decode()
+    created.request("POST", "/incoming/0.1/tus/", headers={
+        "Tus-Resumable": "1.0.0", "Upload-Length": str(len(data)), "Upload-Metadata": metadata})
+    assert created.getresponse().status == 201
+    created.close()
+    dying = CuttingInstance()
+    try:
+        with NginxFront(tmp_path, CLUSTER_CONF, {"incoming": [dying.port, instance.port]}
+                        ) as front:
+            # The first PATCH goes to the first instance (least_conn, ties in order).
+            assert patch(front.port, ticket, 0, data) in (None, 502)
+            assert len(dying.requests) == 1 and dying.requests[0].startswith(b"PATCH ")
+            assert api.upload_status(ticket)["bytesReceived"] == 0
+            assert patch(front.port, ticket, 0, data) == 204
+    finally:
+        dying.close()
+    [callback] = backend.wait_for_callbacks(ticket)
+    assert callback.file_sha256 == sha256(data)
+    assert len(dying.requests) == 1
