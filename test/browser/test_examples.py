@@ -4,6 +4,7 @@ storage; the Express app runs two uploads at once with pause, resume and cancel.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import json
@@ -11,6 +12,7 @@ import os
 import re
 import signal
 import subprocess
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -119,11 +121,12 @@ def use(app: str, url: str, **params: Any) -> dict[str, Any]:
 
 
 def refuses_a_forged_callback(running: Deployment) -> bool:
-    """The app's callback, called without Incoming!!'s signature, answers 401."""
+    """The app's callback, called in time but without Incoming!!'s signature, answers 401."""
     forged = urllib.request.Request(
         f"http://127.0.0.1:{running.app_port}/hooks/incoming", method="POST",
         data=b"id=x&filename=%2Fetc%2Fpasswd&cancelled=no&sha256=&size=1",
-        headers={"webhook-id": "msg_1", "webhook-timestamp": "1", "webhook-signature": "v1,x"})
+        headers={"webhook-id": "msg_1", "webhook-timestamp": str(int(time.time())),
+                 "webhook-signature": "v1," + base64.b64encode(bytes(32)).decode()})
     try:
         urllib.request.urlopen(forged, timeout=10)
     except urllib.error.HTTPError as error:
