@@ -115,6 +115,7 @@ class RedisState:
         self.client = redis.Redis.from_url(url, decode_responses=True, socket_timeout=10,
                                            socket_connect_timeout=5, health_check_interval=30)
         self.reactor = reactor
+        self._own_pool = pool is None
         self.pool = pool or ThreadPool(minthreads=1, maxthreads=threads, name="incoming-redis")
         self._tails: dict[str, Deferred[None]] = {}
         self._stopping = threading.Event()
@@ -125,14 +126,16 @@ class RedisState:
         self.drop_script = self.client.register_script(_DROP)
 
     def start(self) -> None:
-        self.pool.start()
+        if self._own_pool:
+            self.pool.start()
         if self._listening is not None:
             threading.Thread(target=self._listen_loop, args=self._listening,
                              name="incoming-redis-messages", daemon=True).start()
 
     def stop(self) -> None:
         self._stopping.set()
-        self.pool.stop()
+        if self._own_pool:
+            self.pool.stop()
         self.client.close()
 
     def call(self, fn: Callable[..., T], *args: Any) -> Deferred[T]:
@@ -184,7 +187,10 @@ class RedisState:
                     if message is not None and message.get("type") == "message":
                         self.reactor.callFromThread(receive, message["data"])
                 pubsub.close()
-            except redis.RedisError as e:
+            except Exception as e:  # noqa: BLE001 — a Redis failure, or its connections
+                # closed under it at shutdown: either way this thread must go on or end quietly
+                if self._stopping.is_set():
+                    return
                 self.reactor.callFromThread(
                     self.log.warn, "receiving messages from Redis failed, trying again: "
                     "{error}", error=str(e))

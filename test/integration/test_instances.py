@@ -1,0 +1,143 @@
+"""Two real ``twistd incoming`` instances sharing a Redis state and a storage directory (the
+shared-file-system case), as behind a load balancer: a client that moves continues its
+upload, one that is killed with SIGKILL loses its tickets to the other within the lease
+time, and every ticket ends once, with the backend told."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import attrs
+import pytest
+
+from test.integration.conftest import FAST_OPTIONS
+from test.integration.wsupload import make_data, sha256
+from test.support.backend import DONE, BackendAPI, FakeBackend
+from test.support.redis_server import RedisServer
+from test.support.resuming import ResumingUpload
+from test.support.server import IncomingServer
+
+MiB = 1 << 20
+LEASE = 2.0
+CLIENT = {"first_delay": 0.05, "most_delay": 0.5, "deadline": 25.0}
+
+
+@attrs.define
+class Target:
+    """Where the client connects next: the test moves it from one instance to another (as a
+    load balancer without sticky sessions does)."""
+
+    server: IncomingServer
+    host: str = "127.0.0.1"
+    ws_path: str = "/incoming/0.1/frontend/upload_ws"
+
+    @property
+    def port(self) -> int | None:
+        return self.server.port
+
+
+@pytest.fixture
+def pair(make_server: Callable[..., IncomingServer], redis_server: RedisServer,
+         tmp_path: Path) -> tuple[IncomingServer, IncomingServer, Path]:
+    """Instances a and b over one Redis and one storage directory."""
+    redis_server.client().flushdb()
+    shared = tmp_path / "shared-storage"
+    options = {**FAST_OPTIONS, "state": redis_server.url, "lease_time": f"{LEASE:g}s",
+               "storage_dir": str(shared), "window_size": "2MiB", "chunk_size": "256KiB"}
+    return make_server(**options), make_server(**options), shared
+
+
+def finished_events(servers: tuple[IncomingServer, ...], ticket: str) -> int:
+    return sum(len(re.findall(rf"ticket {re.escape(ticket[:8])} finished:", s.log))
+               for s in servers)
+
+
+def stored(storage: Path, ticket: str) -> str:
+    return hashlib.sha256((storage / "complete" / ticket).read_bytes()).hexdigest()
+
+
+@pytest.mark.time_limit(40)
+def test_a_newer_connection_on_another_instance_takes_the_upload_over(
+        pair: tuple[IncomingServer, IncomingServer, Path], backend: FakeBackend) -> None:
+    """An upload begun on a continues on b from the bytes a wrote; a's connection is refused
+    (error 11, taken over) instead of appending, and the ticket finishes once."""
+    a, b, storage = pair
+    api = BackendAPI(a.api_url)
+    data = make_data(10 * MiB, seed=81)
+    ticket = api.new_upload(backend.callback_url(), remove_file_when_finished=False)
+    with ResumingUpload(Target(a), ticket, data, pause_at=4 * MiB, **CLIENT) as first:  # type: ignore[arg-type]
+        assert first.paused_at_mark.wait(15), first.summary()
+        with ResumingUpload(Target(b), ticket, data, **CLIENT) as second:  # type: ignore[arg-type]
+            assert second.wait_done(20) == "finished", second.summary()
+        assert first.wait_done(10) == "failed: error 11 a newer connection took over this " \
+                                      "ticket", first.summary()
+    assert second.welcomed[0].offset is not None and second.welcomed[0].offset >= MiB, (
+        "b resumed from what a had written", second.summary())
+    assert stored(storage, ticket) == sha256(data)
+    [callback] = backend.wait_for_callbacks(ticket)
+    assert callback.form["sha256"] == sha256(data)
+    assert BackendAPI(b.api_url).upload_status(ticket)["state"] == "finished"
+    assert finished_events((a, b), ticket) == 1
+    a.wait_for_log(rf"ticket {ticket[:8]}: lease lost to another instance")
+
+
+@pytest.mark.time_limit(40)
+def test_an_instance_killed_mid_upload_loses_it_to_another(
+        pair: tuple[IncomingServer, IncomingServer, Path], backend: FakeBackend) -> None:
+    """a is killed with SIGKILL with bytes in flight; the client reconnects to b, which goes
+    on once a's lease lapsed (within the lease time), from what is in the shared file; the
+    file is intact and the backend hears once."""
+    a, b, storage = pair
+    api = BackendAPI(a.api_url)
+    data = make_data(10 * MiB, seed=82)
+    ticket = api.new_upload(backend.callback_url(), remove_file_when_finished=False)
+    target = Target(a)
+    with ResumingUpload(target, ticket, data, pause_at=5 * MiB, **CLIENT) as upload:  # type: ignore[arg-type]
+        assert upload.paused_at_mark.wait(15), upload.summary()
+        a.kill()
+        killed = time.monotonic()
+        target.server = b
+        assert upload.wait_done(20) == "finished", upload.summary()
+    resumed = [attempt for attempt in upload.welcomed if attempt.welcome_at is not None
+               and attempt.welcome_at > killed]
+    assert resumed, upload.summary()
+    assert resumed[0].welcome_at - killed < LEASE + 5  # type: ignore[operator]
+    assert resumed[0].offset and resumed[0].offset > 0, upload.summary()
+    assert stored(storage, ticket) == sha256(data)
+    [callback] = backend.wait_for_callbacks(ticket)
+    assert callback.form["sha256"] == sha256(data) and not callback.cancelled
+    assert finished_events((a, b), ticket) == 1
+    with pytest.raises(AssertionError, match="timed out"):
+        backend.wait_for_callbacks(ticket, count=2, timeout=1.0)
+
+
+@pytest.mark.time_limit(40)
+def test_a_killed_instances_handover_is_made_by_another(
+        pair: tuple[IncomingServer, IncomingServer, Path], backend: FakeBackend) -> None:
+    """a is killed while the backend holds its callback; b takes the handover on within the
+    lease time plus its round (here 2 s + 2 s; at most 30 s more by default), and the
+    ticket finishes once."""
+    a, b, storage = pair
+    api = BackendAPI(a.api_url)
+    data = make_data(1 * MiB, seed=83)
+    ticket = api.new_upload(backend.callback_url(), backend_secret="s")
+    held = backend.hold(ticket, DONE)
+    with ResumingUpload(Target(a), ticket, data, **CLIENT) as upload:  # type: ignore[arg-type]
+        [first] = backend.wait_for_callbacks(ticket, timeout=10)
+        backend.answer(ticket, DONE)  # b's call is answered at once
+        a.kill()
+        killed = time.monotonic()
+        held.set()  # a's answer goes to a dead connection
+        calls = backend.wait_for_callbacks(ticket, count=2, timeout=LEASE * 2 + 30)
+        upload.stop()
+    assert calls[1].received_at - killed < LEASE * 2 + 30
+    assert calls[1].form == first.form, "at least once: the same callback again"
+    b.wait_for_log(rf"ticket {ticket[:8]} finished:")
+    assert BackendAPI(b.api_url).upload_status(ticket, "s")["state"] == "finished"
+    assert finished_events((a, b), ticket) == 1
+    with pytest.raises(AssertionError, match="timed out"):
+        backend.wait_for_callbacks(ticket, count=3, timeout=LEASE + 1)
