@@ -16,13 +16,17 @@ writer that lost its lease can be told apart from the current one::
     connection and the file
     ──────── "released T" ───▶ (publish) ──────────────────▶ opens the file, goes on
 
-A writer checks its token before each write batch (:meth:`Leases.holds`) and
-the registry refuses a save whose token is stale, so even a writer that missed
-the message cannot append or change the ticket. The new holder waits for the
-old one's ``released`` — or, if it never comes (the old instance is dead or cut
-off), for the rest of the old lease's time — before it touches the file. An
-instance that dies stops renewing: its leases lapse after ``lease_time``, and
-the others' sweeps take over its tickets.
+The new holder waits for the old one's ``released`` — or, if it never comes
+(the old instance is dead, stopped or cut off), for the rest of the old
+lease's time — before it touches the file. So a holder may write without
+asking anyone for as long as its lease is sure to run (``SURE_FOR`` of
+``lease_time`` from the moment it asked for the lease or its renewal, both
+measured on its own clock); past that, it extends the lease in the shared
+store before its next write batch, and a stale token makes it refuse the write
+(:meth:`Leases.holds`). The registry refuses a save whose token is stale too,
+so a writer that missed the message can neither append nor change the ticket.
+An instance that dies stops renewing: its leases lapse after ``lease_time``,
+and the others' sweeps take over its tickets.
 
 :class:`Leases` is what the office uses; it runs over a :class:`LeaseStore`
 (:class:`MemoryLeaseStore` in one process, ``registry/redis.py``'s
@@ -43,10 +47,11 @@ from twisted.logger import Logger
 
 from incoming.lifecycle import short_id
 
-FENCE_BYTES = 16 << 20
-"""A writer checks that it still holds its lease before each write once this many bytes
-have been written since its last check: a few write batches (``ingest.BATCH_BYTES``),
-never per chunk. The prompt signal (``taken``) usually stops it long before."""
+SURE_FOR = 2 / 3
+"""The part of ``lease_time``, counted from when a lease was asked for or last renewed,
+during which its holder writes without checking: renewals come every third, so a live
+holder checks nothing, and an instance that stalls (or was stopped) checks first. The rest
+(a third) is the margin for a write already under way and for clocks that run apart."""
 
 
 @attrs.frozen
@@ -126,6 +131,8 @@ class Leases:
         self.holder = holder
         self.ttl = ttl
         self.held: dict[str, Lease] = {}
+        self.sure_until: dict[str, float] = {}
+        """ticket ID → until when (this instance's clock) nobody else can have taken it."""
         self.on_lost: Callable[[str, str], None] = lambda ticket_id, why: None
         self._waiting: dict[str, tuple[Deferred[None], IDelayedCall]] = {}
         self._owed: dict[str, str] = {}
@@ -140,14 +147,17 @@ class Leases:
         (the previous holder stopped, or its lease ran out). ``only_if_free``: None if
         another instance holds it (a sweep must not take a ticket that is being served).
         ``why``: ``client`` when a client connected (the old one is told it was taken over)."""
+        asked = self.clock.seconds()
         taken = self.store.take(ticket_id, self.holder, self.ttl, only_if_free)
-        return taken.addCallback(self._taken, ticket_id, why)
+        return taken.addCallback(self._taken, ticket_id, why, asked)
 
-    def _taken(self, taken: Taken, ticket_id: str, why: str) -> Deferred[Lease | None]:
+    def _taken(self, taken: Taken, ticket_id: str, why: str,
+               asked: float) -> Deferred[Lease | None]:
         if not taken.token:
             return succeed(None)
         lease = Lease(ticket_id, taken.token)
         self.held[ticket_id] = lease
+        self.sure_until[ticket_id] = asked + self.ttl * SURE_FOR
         if not taken.previous:
             return succeed(lease)
         self.log.info("ticket {ticket}: taking over from instance {previous}",
@@ -175,14 +185,22 @@ class Leases:
     # -- while held -----------------------------------------------------------------------------
 
     def holds(self, lease: Lease) -> Deferred[bool]:
-        """Whether ``lease`` is still the ticket's newest (checked in the shared store)."""
+        """Whether this instance may still write for ``lease``: at once while the lease is
+        sure to run, else once extended in the shared store (False: another instance took
+        the ticket; it is then lost here)."""
         if self.held.get(lease.ticket_id) != lease:
             return succeed(False)
-        return self.store.current_token(lease.ticket_id).addCallback(
-            self._checked, lease)
+        if self.clock.seconds() < self.sure_until.get(lease.ticket_id, 0.0):
+            return succeed(True)
+        asked = self.clock.seconds()
+        extended = self.store.extend(self.holder, [lease], self.ttl)
+        return extended.addCallback(self._checked, lease, asked)
 
-    def _checked(self, token: int, lease: Lease) -> bool:
-        if token == lease.token:
+    def _checked(self, lost: list[Lease], lease: Lease, asked: float) -> bool:
+        if self.held.get(lease.ticket_id) != lease:
+            return False
+        if not lost:
+            self.sure_until[lease.ticket_id] = asked + self.ttl * SURE_FOR
             return True
         self._lose(lease.ticket_id, "", "")
         return False
@@ -194,14 +212,18 @@ class Leases:
             return succeed(None)
         leases = list(self.held.values())
         extended = self.store.extend(self.holder, leases, self.ttl)
-        renewed = extended.addCallback(self._renewed)
+        renewed = extended.addCallback(self._renewed, leases, self.clock.seconds())
         return renewed.addErrback(lambda f: self.log.warn(
             "renewing leases failed: {error}", error=f.getErrorMessage()))
 
-    def _renewed(self, lost: list[Lease]) -> None:
-        for lease in lost:
-            if self.held.get(lease.ticket_id) == lease:
+    def _renewed(self, lost: list[Lease], leases: list[Lease], asked: float) -> None:
+        for lease in leases:
+            if self.held.get(lease.ticket_id) != lease:
+                continue  # released or taken meanwhile
+            if lease in lost:
                 self._lose(lease.ticket_id, "", "")
+            else:
+                self.sure_until[lease.ticket_id] = asked + self.ttl * SURE_FOR
 
     def release(self, lease: Lease | None) -> Deferred[None]:
         """This instance is done with the ticket (for now): others may take it at once.
@@ -209,6 +231,7 @@ class Leases:
         if lease is None or self.held.get(lease.ticket_id) != lease:
             return succeed(None)
         del self.held[lease.ticket_id]
+        self.sure_until.pop(lease.ticket_id, None)
         return self.store.drop(self.holder, lease).addErrback(lambda f: self.log.warn(
             "releasing the lease of ticket {ticket} failed: {error}",
             ticket=short_id(lease.ticket_id), error=f.getErrorMessage()))
@@ -239,6 +262,7 @@ class Leases:
             return  # our own, older acquisition (two connections here): nothing to stop
         if new_holder:
             self._owed[ticket_id] = new_holder
+        self.sure_until.pop(ticket_id, None)
         if self.held.pop(ticket_id, None) is None and not new_holder:
             return
         self.log.info("ticket {ticket}: lease lost to another instance",

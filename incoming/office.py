@@ -18,9 +18,10 @@ accepts "these bytes at this offset" and answers with the acknowledged offset.
 Where several instances share the registry, a machine acts only while its
 instance holds the ticket's lease (``incoming/leases.py``): getting a machine
 to act on (:meth:`TicketOffice._machine`) acquires it, taking it over from
-another instance; each save carries it (a stale one is refused); writes check
-it every ``FENCE_BYTES``; an instance that learns it lost a lease stops that
-ticket's machine here (:meth:`TicketOffice._lease_lost`).
+another instance; each save carries it (a stale one is refused); each write
+batch and the completion check it first (``Leases.holds``: in memory while the
+lease is sure to run); an instance that learns it lost a lease stops that
+ticket's machine here (:meth:`TicketOffice.lease_lost`).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from twisted.python.failure import Failure
 from incoming.config import Config
 from incoming.errors import ErrorCode, IncomingError
 from incoming.handover import BackendAnswer, Handover
-from incoming.leases import FENCE_BYTES, Lease, Leases, SoleLeases
+from incoming.leases import Lease, Leases, SoleLeases
 from incoming.lifecycle import Lifecycle, default_lifecycle, short_id
 from incoming.registry import Registry
 from incoming.storage.direct import Landing, Piece
@@ -305,8 +306,7 @@ class TicketMachine:
                                 f"bytes up to {end} go past the declared size {self.ticket.size}")
         upload.next_offset = end
         sealed = landing.seal() if landing else None
-        if self.office.leases.shared and end - upload.fenced_at > FENCE_BYTES:
-            upload.fenced_at = end
+        if self.office.leases.shared:
             assert self.lease is not None
             written = self.office.leases.holds(self.lease).addCallback(
                 self._write_if_held, self.lease, offset, pieces, sealed)
@@ -368,6 +368,13 @@ class TicketMachine:
     def _store(self) -> None:
         if self.lease is None or self.partial is None:
             return  # another instance took the ticket meanwhile: it completes the file
+        held = self.office.leases.holds(self.lease)
+        held.addCallbacks(self._store_if_held, self._store_failed, callbackArgs=(self.lease,))
+        self._guard(held, "storing the file")
+
+    def _store_if_held(self, held: bool, lease: Lease) -> None:
+        if not held or self.lease != lease or self.partial is None:
+            return  # taken over: the new holder completes the file
         completed = self.partial.complete()
         completed.addCallbacks(self._stored_or_damaged, self._store_failed)
         self._guard(completed, "storing the file")
@@ -984,14 +991,11 @@ class Upload:
     """Offset just past the last byte written for this connection (counted as received)."""
     next_offset: int = attrs.field(init=False)
     """Where the next bytes go: ``offset`` plus everything written or queued since."""
-    fenced_at: int = attrs.field(init=False)
-    """Where the writes stood when the lease was last checked (or acquired)."""
     listener: UploadListener | None = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         self.next_offset = self.offset
         self.acknowledged = self.offset
-        self.fenced_at = self.offset
         self.listener = self.machine.listener
 
     @property

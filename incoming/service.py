@@ -230,9 +230,11 @@ def make_service(config: Config, reactor: Any, log_to: Any = None) -> MultiServi
     office = TicketOffice(config, registry, storage, handover, reactor, watch.lifecycle, leases)
 
     top = IncomingService(config, log_to)
-    if shared_state is not None:
-        _share(top, shared_state, office, config, reactor)
+    if shared_state is not None:  # connected before the office starts, closed by it
+        SharedStateService(shared_state).setServiceParent(top)
     OfficeService(office, pool, registry).setServiceParent(top)
+    if shared_state is not None:  # stopped before the office stops
+        _share_work(top, office, config, reactor)
     watch.service.setServiceParent(top)
     janitor = TimerService(JANITOR_INTERVAL, office.expire_abandoned)
     janitor.clock = reactor
@@ -296,11 +298,9 @@ class SharedStateService(Service):
         self._shared.start()
 
 
-def _share(top: MultiService, shared: RedisState, office: TicketOffice, config: Config,
-           reactor: Any) -> None:
+def _share_work(top: MultiService, office: TicketOffice, config: Config, reactor: Any) -> None:
     """With shared state: renew this instance's leases, and take on the handovers and
     cancel notices of instances whose leases lapsed (they died)."""
-    SharedStateService(shared).setServiceParent(top)
     for interval, work in ((config.lease_time / 3, office.leases.renew),
                            (config.lease_time, office.recover)):
         timer = TimerService(interval, work)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +16,7 @@ import attrs
 import pytest
 
 from test.integration.conftest import FAST_OPTIONS
-from test.integration.wsupload import make_data, sha256
+from test.integration.wsupload import Connection, make_data, sha256
 from test.support.backend import DONE, BackendAPI, FakeBackend
 from test.support.redis_server import RedisServer
 from test.support.resuming import ResumingUpload
@@ -141,3 +142,35 @@ def test_a_killed_instances_handover_is_made_by_another(
     assert finished_events((a, b), ticket) == 1
     with pytest.raises(AssertionError, match="timed out"):
         backend.wait_for_callbacks(ticket, count=3, timeout=LEASE + 1)
+
+
+@pytest.mark.time_limit(40)
+def test_a_stalled_writer_wakes_to_a_refusal(
+        pair: tuple[IncomingServer, IncomingServer, Path], backend: FakeBackend) -> None:
+    """a is stopped (SIGSTOP) with a client's bytes still in its socket; b takes the ticket
+    once a's lease ran out and completes it with another client's bytes. When a wakes, its
+    lease is no longer sure: it asks Redis before writing, learns it is stale, and appends
+    nothing (the stored file is exactly b's)."""
+    a, b, storage = pair
+    api = BackendAPI(a.api_url)
+    stale, fresh = make_data(4 * MiB, seed=84), make_data(4 * MiB, seed=85)
+    ticket = api.new_upload(backend.callback_url(), remove_file_when_finished=False)
+    old = Connection(a, timeout=20)
+    assert old.hello(ticket, len(stale))["offset"] == 0
+    assert a.process is not None
+    a.process.send_signal(signal.SIGSTOP)
+    try:
+        old.send_data(stale, upto=MiB)  # into the kernel's buffers: a reads them on waking
+        with ResumingUpload(Target(b), ticket, fresh, **CLIENT) as upload:  # type: ignore[arg-type]
+            assert upload.wait_done(20) == "finished", upload.summary()
+        assert upload.welcomed[0].offset == 0
+    finally:
+        a.process.send_signal(signal.SIGCONT)
+    assert old.expect_error(11)["code"] == 11
+    old.close()
+    a.wait_for_log(rf"ticket {ticket[:8]}: lease lost to another instance")
+    time.sleep(0.5)  # a write it were to make would land now
+    assert (storage / "complete" / ticket).read_bytes() == fresh
+    [callback] = backend.wait_for_callbacks(ticket)
+    assert callback.form["sha256"] == sha256(fresh)
+    assert finished_events((a, b), ticket) == 1

@@ -60,12 +60,18 @@ def test_a_silent_old_holder_is_waited_for_only_until_its_lease_runs_out():
 
 
 def test_a_writer_that_missed_the_message_learns_at_its_next_check():
-    """A stale token is refused by the store's check, and the instance then counts the lease
-    as lost."""
+    """A holder writes unchecked only while its lease is sure to run (the new holder waits
+    at least that long); after that its check goes to the store, which refuses a stale
+    token, and the instance counts the lease as lost."""
     clock, store, (a, b) = instances("a", "b")
     old = fired(a.acquire("T"))
     store.listeners.pop("a")
-    b.acquire("T")
+    taking = b.acquire("T")
+    clock.advance(TTL * 2 / 3 - 0.01)
+    commands = store.commands
+    assert fired(a.holds(old)) is True and store.commands == commands
+    assert fired(taking) is None, "b has not begun: a's unchecked writes are safe"
+    clock.advance(0.02)
     assert fired(a.holds(old)) is False
     assert a.lost == [("T", "")] and "T" not in a.held
 

@@ -9,7 +9,7 @@ import os
 import pytest
 
 from incoming.errors import ErrorCode, IncomingError
-from incoming.leases import FENCE_BYTES, Leases, MemoryLeaseStore
+from incoming.leases import Leases, MemoryLeaseStore
 from incoming.office import Hello
 from incoming.registry.memory import MemoryRegistry
 from incoming.tickets import State
@@ -17,8 +17,7 @@ from test.support.doubles import clock_at, fired
 from test.support.harness import SMALL, Server
 
 TTL = 2.0
-CONFIG = SMALL.__class__(**{**{a: getattr(SMALL, a) for a in (
-    "chunk_size", "window_size", "idle_timeout")}, "max_upload_size": 4 * FENCE_BYTES})
+CONFIG = SMALL
 
 
 class Listener:
@@ -93,20 +92,32 @@ def test_an_upload_begun_on_one_instance_goes_on_on_another(cluster):
 
 
 def test_a_stale_writer_that_missed_the_takeover_is_refused(cluster):
-    """A writer whose lease was taken, and who never heard, checks its token before its next
-    write batch and appends nothing."""
+    """A writer whose lease was taken while it stalled, and who never heard, finds its lease
+    no longer sure when it wakes, asks the store before its next write and appends nothing."""
     ticket = cluster.a.ticket()
-    size = 3 * FENCE_BYTES
-    on_a = begin(cluster.a, ticket.id, size)
+    on_a = begin(cluster.a, ticket.id, 1000)
     cluster.store.listeners.pop("a")  # the "taken" message will not reach a
-    taking = cluster.b.office.begin(ticket.id, Hello(size=size), Listener())
-    cluster.clock.advance(TTL)  # b waits out a's lease
+    taking = cluster.b.office.begin(ticket.id, Hello(size=1000), Listener())
+    cluster.clock.advance(TTL)  # b waits out a's lease (a, stalled, renews nothing)
     on_b = fired(taking)
     assert on_b.offset == 0
-    chunk = b"x" * (FENCE_BYTES + 1)
-    assert refused_code(on_a.write(0, [chunk])) is ErrorCode.TAKEN_OVER
+    assert refused_code(on_a.write(0, [b"a" * 10])) is ErrorCode.TAKEN_OVER
     assert cluster.b.storage.partial_size(ticket.id) == 0, "the stale writer appended nothing"
-    assert fired(on_b.write(0, [chunk])) == len(chunk)
+    assert fired(on_b.write(0, [b"b" * 10])) == 10
+
+
+def test_a_live_writer_asks_the_store_nothing_per_write(cluster):
+    """While its lease is sure to run (renewed every third of the lease time), a writer
+    checks it in memory: writes cost the shared store nothing."""
+    ticket = cluster.a.ticket()
+    on_a = begin(cluster.a, ticket.id, 1000)
+    before = cluster.store.commands
+    for n in range(10):
+        fired(on_a.write(n * 10, [b"x" * 10]))
+        cluster.clock.advance(TTL / 3)
+        cluster.a.office.leases.renew()
+    assert cluster.store.commands - before == 10, "one renewal each TTL/3, nothing per write"
+    assert cluster.a.storage.partial_size(ticket.id) == 100
 
 
 def refused_code(d):
