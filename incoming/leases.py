@@ -82,9 +82,6 @@ class LeaseStore(Protocol):
              only_if_free: bool) -> Deferred[Taken]:
         """Draw the next token and make ``holder`` the lease's holder for ``ttl`` seconds."""
 
-    def current_token(self, ticket_id: str) -> Deferred[int]:
-        """The newest token drawn for the ticket (0: none)."""
-
     def extend(self, holder: str, leases: list[Lease], ttl: float) -> Deferred[list[Lease]]:
         """Extend every lease whose token is still the newest; the others (lost)."""
 
@@ -102,9 +99,6 @@ class LeaseStore(Protocol):
 
     def listen(self, holder: str, receive: Callable[[str], None]) -> None:
         """Call ``receive`` with each message sent to ``holder``, on the reactor thread."""
-
-    def close(self) -> None:
-        """Stop listening."""
 
 
 _instance_numbers = itertools.count(1)
@@ -275,13 +269,6 @@ class Leases:
         if new_holder:
             self.store.tell(new_holder, f"released {ticket_id}").addErrback(lambda f: None)
 
-    def close(self) -> None:
-        for _, timer in self._waiting.values():
-            if timer.active():
-                timer.cancel()
-        self._waiting.clear()
-        self.store.close()
-
 
 class SoleLeases:
     """One instance with its own registry: every lease is granted at once and never lost."""
@@ -317,9 +304,6 @@ class SoleLeases:
     def lost_done(self, ticket_id: str) -> None:
         pass
 
-    def close(self) -> None:
-        pass
-
 
 class MemoryLeaseStore:
     """A :class:`LeaseStore` in this process: for unit tests (several :class:`Leases` on one
@@ -352,10 +336,6 @@ class MemoryLeaseStore:
         token = self.tokens[ticket_id] = self.tokens.get(ticket_id, 0) + 1
         self.leases[ticket_id] = (holder, self.clock.seconds() + ttl)
         return succeed(Taken(token, other, remaining))
-
-    def current_token(self, ticket_id: str) -> Deferred[int]:
-        self.commands += 1
-        return succeed(self.tokens.get(ticket_id, 0))
 
     def extend(self, holder: str, leases: list[Lease], ttl: float) -> Deferred[list[Lease]]:
         self.commands += 1
@@ -393,9 +373,6 @@ class MemoryLeaseStore:
 
     def listen(self, holder: str, receive: Callable[[str], None]) -> None:
         self.listeners[holder] = receive
-
-    def close(self) -> None:
-        self.listeners.clear()
 
 
 def instance_name(hostname: str, pid: int) -> str:

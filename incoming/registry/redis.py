@@ -265,10 +265,6 @@ class RedisLeaseStore:
         taken = self._state.call(self._state.take_script, keys, args)
         return taken.addCallback(lambda r: Taken(int(r[0]), r[1] or "", max(int(r[2]), 0) / 1e3))
 
-    def current_token(self, ticket_id: str) -> Deferred[int]:
-        got = self._state.call(self._client.get, PREFIX + "token:" + ticket_id)
-        return got.addCallback(lambda text: int(text or 0))
-
     def extend(self, holder: str, leases: list[Lease], ttl: float) -> Deferred[list[Lease]]:
         keys = []
         for lease in leases:
@@ -300,9 +296,6 @@ class RedisLeaseStore:
 
     def listen(self, holder: str, receive: Callable[[str], None]) -> None:
         self._state.listen(PREFIX + "instance:" + holder, receive)
-
-    def close(self) -> None:
-        pass  # the registry stops the connection
 
 
 def _ms(seconds: float) -> int:
