@@ -181,6 +181,7 @@ class TicketMachine:
         self.upload: Upload | None = None
         self.backend_call: Deferred[BackendAnswer] | None = None
         self.finish_result: str | None = None
+        """``finish_upload`` came before the backend's ``wait`` (its result, maybe empty)."""
         self.ending: tuple[State, str] | None = None
         """While abandoning: the state the ticket is ending in, and why."""
         self.lease: Lease | None = None
@@ -189,7 +190,6 @@ class TicketMachine:
         """The token of the lease this machine held last."""
         self.lost = False
         """Another instance took the ticket: this machine saves and writes nothing more."""
-        """``finish_upload`` came before the backend's ``wait`` (its result, maybe empty)."""
 
     def handle(self, input: str, *args: Any) -> Any:
         """Feed one input; what its action answers (often a Deferred)."""
