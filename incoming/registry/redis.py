@@ -178,10 +178,15 @@ class RedisState:
         self._listening = (channel, receive)
 
     def _listen_loop(self, channel: str, receive: Callable[[str], None]) -> None:
+        failing = False  # said so in the log already: once per outage, not every second
         while not self._stopping.is_set():
             try:
                 pubsub = self.client.pubsub(ignore_subscribe_messages=True)
                 pubsub.subscribe(channel)
+                if failing:
+                    failing = False
+                    self.reactor.callFromThread(self.log.info,
+                                                "receiving messages from Redis again")
                 while not self._stopping.is_set():
                     message = pubsub.get_message(timeout=1.0)
                     if message is not None and message.get("type") == "message":
@@ -191,9 +196,11 @@ class RedisState:
                 # closed under it at shutdown: either way this thread must go on or end quietly
                 if self._stopping.is_set():
                     return
-                self.reactor.callFromThread(
-                    self.log.warn, "receiving messages from Redis failed, trying again: "
-                    "{error}", error=str(e))
+                if not failing:
+                    failing = True
+                    self.reactor.callFromThread(
+                        self.log.warn, "receiving messages from Redis failed, trying again "
+                        "every second: {error}", error=str(e))
                 self._stopping.wait(1.0)
 
 

@@ -42,10 +42,12 @@ class RedisServer:
     def client(self) -> redis.Redis:
         return redis.Redis(host="127.0.0.1", port=self.port, decode_responses=True)
 
-    def start(self) -> RedisServer:
+    def start(self, same_port: bool = False) -> RedisServer:
+        """Start on a free port (``same_port``: on the port of the last start, as after an
+        outage)."""
         executable = shutil.which("redis-server") or "/usr/bin/redis-server"
-        for _ in range(5):  # the port may be taken between choosing and binding it
-            self.port = free_port()
+        for _ in range(1 if same_port else 5):  # the port may be taken before it is bound
+            self.port = self.port if same_port else free_port()
             self.process = subprocess.Popen(
                 [executable, "--port", str(self.port), "--bind", "127.0.0.1", "--dir",
                  str(self.dir), "--save", "", "--appendonly", "no", "--logfile",
