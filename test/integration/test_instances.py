@@ -211,3 +211,21 @@ def requests_get(url: str) -> tuple[int, str]:
             return response.status, response.read().decode().strip()
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode().strip()
+
+
+@pytest.mark.time_limit(40)
+def test_state_over_tls(make_server: Callable[..., IncomingServer], backend: FakeBackend,
+                        tmp_path: Path) -> None:
+    """rediss:// reaches a Redis that speaks TLS only (the CA given in the URL), and an
+    upload runs through it to finished."""
+    with redis_factory(tmp_path / "tls-redis") as make_redis:
+        redis = make_redis(tls=True)
+        server = make_server(**FAST_OPTIONS, state=redis.url)
+        api = BackendAPI(server.api_url)
+        data = make_data(MiB, seed=86)
+        ticket = api.new_upload(backend.callback_url(), remove_file_when_finished=False)
+        with ResumingUpload(server, ticket, data, **CLIENT) as upload:
+            assert upload.wait_done(20) == "finished", upload.summary()
+        assert redis.client().sismember("incoming:attention", ticket) == 0
+        assert hashlib.sha256(server.complete_path(ticket).read_bytes()).hexdigest() == \
+            sha256(data)

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import redis
 
+from test.support.tls import self_signed
+
 START_TIMEOUT = 10.0
 
 
@@ -28,19 +30,33 @@ def free_port() -> int:
 
 
 class RedisServer:
-    def __init__(self, base_dir: Path) -> None:
+    """``tls``: TLS only, with a self-signed certificate (``url`` is then ``rediss://``,
+    trusting that certificate; the certificate names no IP address, so the URL turns the
+    host name check off)."""
+
+    def __init__(self, base_dir: Path, tls: bool = False) -> None:
         self.dir = base_dir
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
         self.log_file = self.dir / "redis.log"
+        self.certificate: Path | None = None
+        self._tls_args: list[str] = []
+        if tls:
+            key, self.certificate = self_signed(self.dir)
+            self._tls_args = ["--tls-cert-file", str(self.certificate), "--tls-key-file",
+                              str(key), "--tls-ca-cert-file", str(self.certificate),
+                              "--tls-auth-clients", "no"]
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        if self.certificate is None:
+            return f"redis://127.0.0.1:{self.port}/0"
+        return (f"rediss://127.0.0.1:{self.port}/0?ssl_ca_certs={self.certificate}"
+                f"&ssl_check_hostname=false")
 
     def client(self) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=self.port, decode_responses=True)
+        return redis.Redis.from_url(self.url, decode_responses=True)
 
     def start(self, same_port: bool = False) -> RedisServer:
         """Start on a free port (``same_port``: on the port of the last start, as after an
@@ -48,8 +64,10 @@ class RedisServer:
         executable = shutil.which("redis-server") or "/usr/bin/redis-server"
         for _ in range(1 if same_port else 5):  # the port may be taken before it is bound
             self.port = self.port if same_port else free_port()
+            ports = (["--port", "0", "--tls-port", str(self.port)] if self._tls_args
+                     else ["--port", str(self.port)])
             self.process = subprocess.Popen(
-                [executable, "--port", str(self.port), "--bind", "127.0.0.1", "--dir",
+                [executable, *ports, *self._tls_args, "--bind", "127.0.0.1", "--dir",
                  str(self.dir), "--save", "", "--appendonly", "no", "--logfile",
                  str(self.log_file)],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
@@ -93,12 +111,12 @@ class RedisServer:
 
 
 @contextlib.contextmanager
-def redis_factory(base_dir: Path) -> Iterator[Callable[[], RedisServer]]:
-    """Yields ``make()``, which starts a fresh server; all are stopped at the end."""
+def redis_factory(base_dir: Path) -> Iterator[Callable[..., RedisServer]]:
+    """Yields ``make(tls=False)``, which starts a fresh server; all are stopped at the end."""
     made: list[RedisServer] = []
 
-    def make() -> RedisServer:
-        server = RedisServer(base_dir / f"redis{len(made) + 1}")
+    def make(tls: bool = False) -> RedisServer:
+        server = RedisServer(base_dir / f"redis{len(made) + 1}", tls)
         made.append(server)
         return server.start()
 
