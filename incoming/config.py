@@ -275,8 +275,8 @@ OPTIONS: tuple[Option, ...] = (
            "every instance."),
     Option("lease_time", parse_duration, "30s",
            "With Redis state: how long an instance's claim on a ticket lasts without renewal; "
-           "a dead instance's uploads and handovers move to the others within this (plus "
-           "this again for its handovers)."),
+           "a dead instance's uploads move to the others within this, its handovers within "
+           "this plus 30s."),
 )
 
 OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}

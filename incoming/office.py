@@ -790,8 +790,8 @@ class TicketOffice:
 
     def recover(self) -> Deferred[None]:
         """Resume handovers and cancel notices that nobody is working on: after a start
-        (a stop interrupted them), and every ``lease_time`` where instances share the
-        registry (an instance died: its leases lapsed). Never fails: a failure is one log
+        (a stop interrupted them), and every ``lease_time`` (30 s at most) where instances
+        share the registry (an instance died: its leases lapsed). Never fails: a failure is one log
         line (the next round tries again)."""
         if self._stopping or self._recovering:
             return succeed(None)  # the round under way will do

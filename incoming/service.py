@@ -53,6 +53,10 @@ from incoming.webhooks import signing_keys
 from incoming.web import ErrorPage, Folder, IncomingSite, KeyGuard
 
 JANITOR_INTERVAL = 600.0
+RECOVERY_INTERVAL = 30.0
+"""With shared state, each instance looks for dead instances' handovers and cancel notices
+this often at most (every ``lease_time`` if that is shorter): they resume within
+``lease_time`` plus this."""
 log = Logger()
 
 
@@ -301,8 +305,9 @@ class SharedStateService(Service):
 def _share_work(top: MultiService, office: TicketOffice, config: Config, reactor: Any) -> None:
     """With shared state: renew this instance's leases, and take on the handovers and
     cancel notices of instances whose leases lapsed (they died)."""
+    rounds = min(config.lease_time, RECOVERY_INTERVAL)
     for interval, work in ((config.lease_time / 3, office.leases.renew),
-                           (config.lease_time, office.recover)):
+                           (rounds, office.recover)):
         timer = TimerService(interval, work)
         timer.clock = reactor
         timer.setServiceParent(top)
