@@ -229,3 +229,24 @@ def test_state_over_tls(make_server: Callable[..., IncomingServer], backend: Fak
         assert redis.client().sismember("incoming:attention", ticket) == 0
         assert hashlib.sha256(server.complete_path(ticket).read_bytes()).hexdigest() == \
             sha256(data)
+
+
+@pytest.mark.time_limit(40)
+def test_a_stopped_instance_hands_its_uploads_on_at_once(
+        pair: tuple[IncomingServer, IncomingServer, Path], backend: FakeBackend) -> None:
+    """a is stopped with SIGTERM mid-upload: it releases its leases as it goes, so b takes
+    the ticket without waiting for one to run out, and the upload finishes there."""
+    a, b, storage = pair
+    api = BackendAPI(a.api_url)
+    data = make_data(6 * MiB, seed=87)
+    ticket = api.new_upload(backend.callback_url(), remove_file_when_finished=False)
+    target = Target(a)
+    with ResumingUpload(target, ticket, data, pause_at=3 * MiB, **CLIENT) as upload:  # type: ignore[arg-type]
+        assert upload.paused_at_mark.wait(15), upload.summary()
+        target.server = b
+        a.stop()
+        assert upload.wait_done(20) == "finished", upload.summary()
+    assert [e["code"] for e in upload.errors] == [13], upload.summary()
+    assert "taking over" not in b.log, "the lease was free: nothing to take over"
+    assert stored(storage, ticket) == sha256(data)
+    assert finished_events((a, b), ticket) == 1
