@@ -89,6 +89,25 @@ def test_a_newer_connection_on_another_instance_takes_the_upload_over(
     a.wait_for_log(rf"ticket {ticket[:8]}: lease lost to another instance")
 
 
+def moved_mid_upload(pair: tuple[IncomingServer, IncomingServer, Path], backend: FakeBackend,
+                     seed: int, stop: Callable[[IncomingServer], object]
+                     ) -> tuple[str, bytes, ResumingUpload, float]:
+    """An upload begun on a, paused half-way with bytes in flight; then ``stop(a)``, and the
+    client's next connections go to b. (ticket, data, the upload, when a was stopped)."""
+    a, b, _ = pair
+    data = make_data(8 * MiB, seed=seed)
+    ticket = BackendAPI(a.api_url).new_upload(backend.callback_url(),
+                                              remove_file_when_finished=False)
+    target = Target(a)
+    with ResumingUpload(target, ticket, data, pause_at=4 * MiB, **CLIENT) as upload:  # type: ignore[arg-type]
+        assert upload.paused_at_mark.wait(15), upload.summary()
+        target.server = b
+        stop(a)
+        stopped = time.monotonic()
+        assert upload.wait_done(20) == "finished", upload.summary()
+    return ticket, data, upload, stopped
+
+
 @pytest.mark.time_limit(40)
 def test_an_instance_killed_mid_upload_loses_it_to_another(
         pair: tuple[IncomingServer, IncomingServer, Path], backend: FakeBackend) -> None:
@@ -96,21 +115,13 @@ def test_an_instance_killed_mid_upload_loses_it_to_another(
     on once a's lease lapsed (within the lease time), from what is in the shared file; the
     file is intact and the backend hears once."""
     a, b, storage = pair
-    api = BackendAPI(a.api_url)
-    data = make_data(10 * MiB, seed=82)
-    ticket = api.new_upload(backend.callback_url(), remove_file_when_finished=False)
-    target = Target(a)
-    with ResumingUpload(target, ticket, data, pause_at=5 * MiB, **CLIENT) as upload:  # type: ignore[arg-type]
-        assert upload.paused_at_mark.wait(15), upload.summary()
-        a.kill()
-        killed = time.monotonic()
-        target.server = b
-        assert upload.wait_done(20) == "finished", upload.summary()
+    ticket, data, upload, killed = moved_mid_upload(pair, backend, 82, IncomingServer.kill)
     resumed = [attempt for attempt in upload.welcomed if attempt.welcome_at is not None
                and attempt.welcome_at > killed]
     assert resumed, upload.summary()
     assert resumed[0].welcome_at - killed < LEASE + 30  # type: ignore[operator]
     assert resumed[0].offset and resumed[0].offset > 0, upload.summary()
+    assert "taking over" in b.log, "a's lease was live when the client came"
     assert stored(storage, ticket) == sha256(data)
     [callback] = backend.wait_for_callbacks(ticket)
     assert callback.form["sha256"] == sha256(data) and not callback.cancelled
@@ -237,15 +248,7 @@ def test_a_stopped_instance_hands_its_uploads_on_at_once(
     """a is stopped with SIGTERM mid-upload: it releases its leases as it goes, so b takes
     the ticket without waiting for one to run out, and the upload finishes there."""
     a, b, storage = pair
-    api = BackendAPI(a.api_url)
-    data = make_data(6 * MiB, seed=87)
-    ticket = api.new_upload(backend.callback_url(), remove_file_when_finished=False)
-    target = Target(a)
-    with ResumingUpload(target, ticket, data, pause_at=3 * MiB, **CLIENT) as upload:  # type: ignore[arg-type]
-        assert upload.paused_at_mark.wait(15), upload.summary()
-        target.server = b
-        a.stop()
-        assert upload.wait_done(20) == "finished", upload.summary()
+    ticket, data, upload, _ = moved_mid_upload(pair, backend, 87, IncomingServer.stop)
     assert [e["code"] for e in upload.errors] == [13], upload.summary()
     assert "taking over" not in b.log, "the lease was free: nothing to take over"
     assert stored(storage, ticket) == sha256(data)
