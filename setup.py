@@ -24,6 +24,8 @@ setup(
         "attrs>=23.1",
         "service-identity>=24.1",
         "prometheus-client>=0.20",
+        # --state redis://: run in a thread pool of its own (incoming/registry/redis.py says why)
+        "redis>=5.0,<9",
     ],
     extras_require={
         "test": [

@@ -12,6 +12,7 @@ against it. Values are validated here, once: a bad one raises
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import tomllib
 from fractions import Fraction
@@ -143,6 +144,21 @@ def parse_text(value: object) -> str:
     return value
 
 
+STATE_SCHEMES = ("sqlite", "redis", "rediss")
+
+
+def parse_state(value: object) -> str:
+    """Where tickets live: ``sqlite:PATH``, ``redis://HOST:PORT/DB`` or ``rediss://…``;
+    empty: ``sqlite:`` in the storage directory."""
+    text = parse_text(value).strip()
+    if text and text.partition(":")[0].lower() not in STATE_SCHEMES:
+        raise ValueError(f"{text!r} is not sqlite:PATH, redis://HOST:PORT/DB or rediss://...")
+    if text.lower().startswith("redis") and not text.lower().startswith(("redis://",
+                                                                         "rediss://")):
+        raise ValueError(f"{text!r}: a Redis URL starts with redis:// or rediss://")
+    return text
+
+
 def parse_count(value: object) -> int:
     try:
         return int(str(value))
@@ -252,6 +268,15 @@ OPTIONS: tuple[Option, ...] = (
            "this long; slower clients are cut. Upload bytes fall under idle_timeout instead."),
     Option("log_format", parse_log_format, "text",
            "Log as readable text or as JSON lines (json)."),
+    # -- several instances (docs/scaling.rst) --
+    Option("state", parse_state, "",
+           "Where tickets live: sqlite:PATH (one instance; empty: sqlite:STORAGE_DIR/"
+           "tickets.sqlite3), or redis://HOST:PORT/DB or rediss://... (TLS), shared by "
+           "every instance."),
+    Option("lease_time", parse_duration, "30s",
+           "With Redis state: how long an instance's claim on a ticket lasts without renewal; "
+           "a dead instance's uploads move to the others within this, its handovers within "
+           "this plus 30s."),
 )
 
 OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}
@@ -296,6 +321,8 @@ class Config:
     connection_rate_per_address: int = _default("connection_rate_per_address")
     request_timeout: float = _default("request_timeout")
     log_format: str = _default("log_format")
+    state: str = _default("state")
+    lease_time: float = _default("lease_time")
 
     @classmethod
     def from_values(cls, values: Mapping[str, object]) -> Config:
@@ -332,6 +359,7 @@ class Config:
                 raise ConfigError(name, "must be longer than zero")
         if not self.storage_dir:
             raise ConfigError("storage_dir", "must name a directory")
+        _at_least("lease_time", self.lease_time, 1.0)
 
 
 def _at_least(name: str, value: float, limit: float, limit_name: str = "") -> None:
@@ -343,6 +371,15 @@ def _at_least(name: str, value: float, limit: float, limit_name: str = "") -> No
 def _at_most(name: str, value: float, limit: float) -> None:
     if value > limit:
         raise ConfigError(name, f"{value} is above the maximum {limit}")
+
+
+def sqlite_path(config: Config) -> str | None:
+    """The SQLite file ``state`` names (its default in the storage directory), or None for
+    a shared (Redis) state."""
+    if config.state.lower().startswith("sqlite:"):
+        return config.state.partition(":")[2] or os.path.join(config.storage_dir,
+                                                              "tickets.sqlite3")
+    return None if config.state else os.path.join(config.storage_dir, "tickets.sqlite3")
 
 
 def read_list_file(option: str, path: str) -> list[tuple[int, str]]:

@@ -14,6 +14,14 @@ instead of a race. Changes are saved to the registry before anybody is told.
 
 The write path is transport-neutral: a hello gives an :class:`Upload` that
 accepts "these bytes at this offset" and answers with the acknowledged offset.
+
+Where several instances share the registry, a machine acts only while its
+instance holds the ticket's lease (``incoming/leases.py``): getting a machine
+to act on (:meth:`TicketOffice._machine`) acquires it, taking it over from
+another instance; each save carries it (a stale one is refused); each write
+batch and the completion check it first (``Leases.holds``: in memory while the
+lease is sure to run); an instance that learns it lost a lease stops that
+ticket's machine here (:meth:`TicketOffice.lease_lost`).
 """
 
 from __future__ import annotations
@@ -39,6 +47,7 @@ from twisted.python.failure import Failure
 from incoming.config import Config
 from incoming.errors import ErrorCode, IncomingError
 from incoming.handover import BackendAnswer, Handover
+from incoming.leases import Lease, Leases, SoleLeases
 from incoming.lifecycle import Lifecycle, default_lifecycle, short_id
 from incoming.registry import Registry
 from incoming.storage.direct import Landing, Piece
@@ -172,9 +181,15 @@ class TicketMachine:
         self.upload: Upload | None = None
         self.backend_call: Deferred[BackendAnswer] | None = None
         self.finish_result: str | None = None
+        """``finish_upload`` came before the backend's ``wait`` (its result, maybe empty)."""
         self.ending: tuple[State, str] | None = None
         """While abandoning: the state the ticket is ending in, and why."""
-        """``finish_upload`` came before the backend's ``wait`` (its result, maybe empty)."""
+        self.lease: Lease | None = None
+        """The right to act on the ticket; None: released (or lost) since."""
+        self.last_token = 0
+        """The token of the lease this machine held last."""
+        self.lost = False
+        """Another instance took the ticket: this machine saves and writes nothing more."""
 
     def handle(self, input: str, *args: Any) -> Any:
         """Feed one input; what its action answers (often a Deferred)."""
@@ -290,9 +305,23 @@ class TicketMachine:
             raise IncomingError(ErrorCode.BEYOND_SIZE,
                                 f"bytes up to {end} go past the declared size {self.ticket.size}")
         upload.next_offset = end
-        written = self.partial.write(offset, pieces, landing.seal() if landing else None)
+        sealed = landing.seal() if landing else None
+        if self.office.leases.shared:
+            assert self.lease is not None
+            written = self.office.leases.holds(self.lease).addCallback(
+                self._write_if_held, self.lease, offset, pieces, sealed)
+        else:
+            written = self.partial.write(offset, pieces, sealed)
         written.addCallbacks(self._written, self._write_failed, callbackArgs=(upload,))
         return written
+
+    def _write_if_held(self, held: bool, lease: Lease, offset: int,
+                       pieces: Sequence[bytes | Piece], sealed: list[Any] | None) -> Deferred[int]:
+        """After the lease check: a writer whose lease another instance took appends nothing
+        (its landed buffers are dropped, not given back: they are garbage now)."""
+        if not held or self.lease != lease or self.partial is None:
+            raise _taken_over()
+        return self.partial.write(offset, pieces, sealed)
 
     def _write_failed(self, failure: Failure) -> Failure:
         if isinstance(failure.value, IncomingError):
@@ -311,6 +340,8 @@ class TicketMachine:
     def _drop_write(self, upload: Upload, *args: Any) -> Deferred[int]:
         """Bytes that were on their way when the upload was cancelled or expired: dropped, not
         acknowledged, and no error (the client hears ``cancelled``, not a failure)."""
+        if self.lost:
+            raise _taken_over()
         return succeed(upload.acknowledged)
 
     def _refuse_write(self, upload: Upload, *args: Any) -> Deferred[int]:
@@ -335,7 +366,15 @@ class TicketMachine:
         self.office.clock.callLater(0, self._store)
 
     def _store(self) -> None:
-        assert self.partial is not None
+        if self.lease is None or self.partial is None:
+            return  # another instance took the ticket meanwhile: it completes the file
+        held = self.office.leases.holds(self.lease)
+        held.addCallbacks(self._store_if_held, self._store_failed, callbackArgs=(self.lease,))
+        self._guard(held, "storing the file")
+
+    def _store_if_held(self, held: bool, lease: Lease) -> None:
+        if not held or self.lease != lease or self.partial is None:
+            return  # taken over: the new holder completes the file
         completed = self.partial.complete()
         completed.addCallbacks(self._stored_or_damaged, self._store_failed)
         self._guard(completed, "storing the file")
@@ -442,8 +481,9 @@ class TicketMachine:
         self.office.lifecycle.abandoned(ticket, received)
         if self.listener is not None:
             self.listener.cancelled(by, reason)
-        self.office.forget(self)
-        self.office.tell_backend_of_end(ticket)
+        lease = self.lease
+        self.office.forget(self, keep_lease=True)
+        self.office.tell_backend_of_end(ticket, lease)
 
     def _too_late_to_cancel(self, *args: Any) -> Deferred[None]:
         """The client pressed cancel as its last byte arrived: the upload goes on to
@@ -558,19 +598,55 @@ class TicketMachine:
             self.partial.close().addErrback(lambda _: None)
             saved = self._save(touch(self.ticket, self.office.clock.seconds(),
                                      bytes_received=self.partial.offset))
+            if self.office.leases.shared:
+                saved.addCallback(lambda _: self._release_lease())
             self._guard(saved, "recording where the upload stopped")
+
+    def _release_lease(self) -> None:
+        """Nobody is connected here: any instance may take the ticket at once. The machine
+        stays, so that a client coming back here resumes without rehashing the file if
+        nobody else had the ticket meanwhile (:meth:`TicketOffice._acquired`)."""
+        if self.listener is None and self.lease is not None:
+            self.office.leases.release(self.lease)
+            self.lease = None
+
+    def lose(self, why: str) -> Deferred[None]:
+        """Another instance took the ticket: stop acting on it, close the connection and the
+        file; fires once nothing more will be written here."""
+        self.lease = None
+        self.lost = True
+        self.phase = Phase.ENDED  # late inputs here change nothing
+        if self.backend_call is not None:
+            self.backend_call.cancel()  # the new holder hands over (again: at least once)
+        self._tell_failed(_taken_over() if why == "client" else IncomingError(
+            ErrorCode.SHUTTING_DOWN, "the ticket moved to another instance: connect again"))
+        partial, self.partial = self.partial, None
+        if partial is None:
+            return succeed(None)
+        closed = partial.idle().addCallback(lambda _: partial.close())
+        return closed.addErrback(lambda _: None)  # a failed write: nothing more goes anyway
 
     # -- plumbing ------------------------------------------------------------------------------
 
     def _save(self, ticket: Ticket, notify: bool = True) -> Deferred[None]:
         """Record a change, then tell the client of a new state."""
+        if self.lost:
+            return fail(_taken_over())
         moved = ticket.state is not self.ticket.state
         self.ticket = ticket
-        saved = self.office.registry.save(ticket)
+        saved = self.office.registry.save(ticket, self.lease)
+        saved.addErrback(self._save_failed, self.lease)
         if notify and moved and self.listener is not None:
             listener = self.listener
             saved.addCallback(lambda _: listener.state_changed(ticket))
         return saved
+
+    def _save_failed(self, failure: Failure, lease: Lease | None) -> Failure:
+        error = failure.value
+        if isinstance(error, IncomingError) and error.code is ErrorCode.TAKEN_OVER \
+                and lease is not None and self.lease == lease:
+            self.office.lease_lost(self.ticket.id, "")  # the registry knew before we did
+        return failure
 
     def _tell_failed(self, error: IncomingError) -> None:
         listener, self.listener = self.listener, None
@@ -609,17 +685,24 @@ class TicketOffice:
 
     def __init__(self, config: Config, registry: Registry, storage: FileSystemStorage,
                  handover: Handover, clock: IReactorTime,
-                 lifecycle: Lifecycle | None = None) -> None:
+                 lifecycle: Lifecycle | None = None,
+                 leases: Leases | SoleLeases | None = None) -> None:
         """``lifecycle``: where each step of a ticket is logged and counted (default: logged,
-        and counted into metrics of its own that nobody serves)."""
+        and counted into metrics of its own that nobody serves). ``leases``: shared with
+        other instances (default: this instance is the only one)."""
         self.config = config
         self.registry = registry
         self.storage = storage
         self.handover = handover
         self.clock = clock
         self.lifecycle = lifecycle or default_lifecycle(clock)
+        self.leases = leases or SoleLeases()
+        self.leases.on_lost = self.lease_lost
         self._machines: dict[str, TicketMachine] = {}
+        self._telling: dict[str, Lease | None] = {}
+        """Tickets whose end the backend is being told of, with the lease held meanwhile."""
         self._stopping = False
+        self._recovering = False
 
     # -- the backend's side -------------------------------------------------------------------
 
@@ -649,15 +732,24 @@ class TicketOffice:
 
     @inlineCallbacks
     def status(self, ticket_id: str, secret: str) -> Any:
-        machine = yield self._authorised(ticket_id, secret)
-        return machine.ticket.as_status(self.bytes_received(machine))
+        ticket, status = yield self.peek(ticket_id)
+        _check_secret(ticket, secret)
+        return status
 
-    def peek(self, ticket_id: str) -> Deferred[tuple[Ticket, dict[str, Any]]]:
+    @inlineCallbacks
+    def peek(self, ticket_id: str) -> Any:
         """The ticket and its live status, for a face that already holds the ticket (its
-        ID is the capability): no secret, nothing changed. Fails with unknown_ticket."""
-        return self._machine(ticket_id).addCallback(
-            lambda machine: (machine.ticket, machine.ticket.as_status(
-                self.bytes_received(machine))))
+        ID is the capability): no secret, nothing changed, no lease taken. Fires with
+        ``(ticket, status)``; fails with unknown_ticket."""
+        machine = self._machines.get(ticket_id)
+        if machine is not None and machine.lease is not None:
+            return machine.ticket, machine.ticket.as_status(self.bytes_received(machine))
+        ticket = yield self._record(ticket_id)  # served elsewhere, or by nobody: as saved
+        if ticket.state.accepts_bytes:
+            received = self.storage.partial_size(ticket_id)
+        else:
+            received = ticket.bytes_received
+        return ticket, ticket.as_status(received)
 
     # -- the frontend's side ------------------------------------------------------------------
 
@@ -672,7 +764,7 @@ class TicketOffice:
             begun: Deferred[Upload] = fail(IncomingError(ErrorCode.SHUTTING_DOWN,
                                                          "the server is shutting down"))
         else:
-            begun = self._machine(ticket_id).addCallback(self._hello, hello, listener)
+            begun = self._machine(ticket_id, "client").addCallback(self._hello, hello, listener)
         begun.addCallback(self._welcomed)
         begun.addErrback(self._refused, ticket_id)
         return begun
@@ -697,81 +789,169 @@ class TicketOffice:
     # -- housekeeping --------------------------------------------------------------------------
 
     def recover(self) -> Deferred[None]:
-        """After a start: resume handovers and cancel notices that a stop interrupted.
-        Never fails: a failure is one log line (the next start tries again)."""
-        found = self.registry.needing_attention().addCallback(self._recover)
-        return found.addErrback(lambda f: self.log.warn(
-            "recovering tickets after the start failed: {error}", error=f.getErrorMessage()))
+        """Resume handovers and cancel notices that nobody is working on: after a start
+        (a stop interrupted them), and every ``lease_time`` (30 s at most) where instances
+        share the registry (an instance died: its leases lapsed). Never fails: a failure is one log
+        line (the next round tries again)."""
+        if self._stopping or self._recovering:
+            return succeed(None)  # the round under way will do
+        self._recovering = True
+        found = self.registry.awaiting_backend().addCallback(self._unattended)
+        taken = found.addCallback(self._take_on)
+        taken.addErrback(lambda f: self.log.warn(
+            "looking for tickets to hand over failed: {error}", error=f.getErrorMessage()))
+        return taken.addBoth(self._recovered)
 
-    def _recover(self, tickets: list[Ticket]) -> None:
+    def _recovered(self, _: object) -> None:
+        self._recovering = False
+
+    def _unattended(self, tickets: list[Ticket]) -> Deferred[list[Ticket]]:
+        """Those of ``tickets`` that no instance holds a lease on."""
+        mine = [t for t in tickets if t.id not in self._machines and t.id not in self._telling]
+        free = self.leases.free(t.id for t in mine)
+        return free.addCallback(lambda ids: [t for t in mine if t.id in set(ids)])
+
+    @inlineCallbacks
+    def _take_on(self, tickets: list[Ticket]) -> Any:
         for ticket in tickets:
             if ticket.state in (State.STORED, State.HANDING_OVER):
-                machine = self._machines.get(ticket.id)
-                if machine is None:
-                    machine = self._machines[ticket.id] = TicketMachine(self, ticket)
-                    machine._guard(machine._hand_over(), "the handover")
-            elif ticket.state in (State.CANCELLED, State.EXPIRED):
-                self.tell_backend_of_end(ticket)
+                yield self._free_machine(ticket.id)  # acquiring it resumes the handover
+            elif ticket.id not in self._telling:
+                lease = yield self.leases.acquire(ticket.id, only_if_free=True)
+                if lease is None:
+                    continue  # another instance was quicker
+                fresh = yield self.registry.load(ticket.id)
+                if fresh is not None and fresh.awaits_backend:
+                    self.tell_backend_of_end(fresh, lease)
+                else:
+                    self.leases.release(lease)
 
     @inlineCallbacks
     def expire_abandoned(self) -> Any:
-        """Tickets whose upload saw no activity for ``ticket_lifetime`` expire; bytes removed."""
+        """Tickets whose upload saw no activity for ``ticket_lifetime`` expire; bytes removed.
+        Where instances share the registry, one instance at a time does this."""
+        got = yield self.leases.lock("janitor", JANITOR_LOCK_TIME)
+        if not got:
+            return
         cutoff = self.clock.seconds() - self.config.ticket_lifetime
         tickets = yield self.registry.needing_attention()
         for ticket in tickets:
             if ticket.state.accepts_bytes and ticket.updated_at < cutoff:
-                machine = yield self._machine(ticket.id)
-                if machine.ticket.updated_at < cutoff:
+                machine = yield self._free_machine(ticket.id)
+                if machine is not None and machine.ticket.updated_at < cutoff:
                     yield machine.handle("expire")
 
-    def tell_backend_of_end(self, ticket: Ticket) -> None:
-        """A cancel or an expiry: the backend hears of it (retried, like a handover)."""
+    def tell_backend_of_end(self, ticket: Ticket, lease: Lease | None = None) -> None:
+        """A cancel or an expiry: the backend hears of it (retried, like a handover). The
+        ticket's ``lease`` is held until then, so no other instance tells it too."""
+        self._telling[ticket.id] = lease
         told = self.handover.deliver(ticket, since=ticket.updated_at)
-        told.addCallback(lambda _: self.registry.save(attrs.evolve(ticket, backend_told=True)))
+        told.addCallback(lambda _: self.registry.save(attrs.evolve(ticket, backend_told=True),
+                                                      lease))
         told.addErrback(lambda f: self.log.warn(
             "backend never heard that ticket {ticket} ended: {error}",
             ticket=short_id(ticket.id), error=f.getErrorMessage()))
+        told.addBoth(lambda _: self._told(ticket.id, lease))
+
+    def _told(self, ticket_id: str, lease: Lease | None) -> None:
+        if self._telling.get(ticket_id, lease) == lease:
+            self._telling.pop(ticket_id, None)
+        self.leases.release(lease)
 
     @inlineCallbacks
     def shut_down(self) -> Any:
-        """Close every client (they reconnect to the next process) and flush every file."""
+        """Close every client (they reconnect to the next process) and flush every file;
+        then give up every lease, so that other instances take the tickets at once."""
         self._stopping = True
         for machine in list(self._machines.values()):
             yield machine.handle("shut_down")
+        yield self.leases.release_all()
+
+    def lease_lost(self, ticket_id: str, why: str) -> None:
+        """Another instance took the ticket (``why``: ``client``, a newer connection; else
+        the backend or a sweep): its machine here stops; the new holder then goes on."""
+        machine = self._machines.get(ticket_id)
+        if machine is None or machine.lease is None:
+            self.leases.lost_done(ticket_id)
+            return
+        del self._machines[ticket_id]
+        machine.lose(why).addBoth(lambda _: self.leases.lost_done(ticket_id))
 
     # -- plumbing ------------------------------------------------------------------------------
 
-    def _machine(self, ticket_id: str) -> Deferred[TicketMachine]:
-        """The ticket's one live machine: from the map, or loaded and put there. Nothing else
-        makes machines (but recovery, which fills the map before anything else runs)."""
+    def _machine(self, ticket_id: str, why: str = "") -> Deferred[TicketMachine]:
+        """The ticket's one live machine, holding the ticket's lease: from the map, or loaded
+        and put there (taking the lease over from another instance, told ``why``: ``client``
+        for a client's hello). Nothing else makes machines."""
+        machine = self._machines.get(ticket_id)
+        if machine is not None and machine.lease is not None:
+            return succeed(machine)
+        # The record first: an unknown ID takes no lease.
+        found = self._record(ticket_id).addCallback(
+            lambda _: self.leases.acquire(ticket_id, why=why))
+        return found.addCallback(self._acquired, ticket_id)
+
+    @inlineCallbacks
+    def _free_machine(self, ticket_id: str) -> Any:
+        """Like :meth:`_machine`, but None where another instance holds the lease (a sweep
+        leaves alone what is being served)."""
+        machine = self._machines.get(ticket_id)
+        if machine is not None and machine.lease is not None:
+            return machine
+        lease = yield self.leases.acquire(ticket_id, only_if_free=True)
+        return None if lease is None else (yield self._acquired(lease, ticket_id))
+
+    def _acquired(self, lease: Lease | None, ticket_id: str) -> Deferred[TicketMachine]:
+        assert lease is not None
         machine = self._machines.get(ticket_id)
         if machine is not None:
-            return succeed(machine)
-        return self.registry.load(ticket_id).addCallback(self._loaded, ticket_id)
+            if machine.lease is not None or lease.token == machine.last_token + 1:
+                machine.lease = lease  # nobody else had the ticket since: carry on as it was
+                machine.last_token = lease.token
+                return succeed(machine)
+            del self._machines[ticket_id]  # another instance had it since: start afresh
+            machine.lose("")
+        return self.registry.load(ticket_id).addCallback(self._loaded, ticket_id, lease)
 
-    def _loaded(self, ticket: Ticket | None, ticket_id: str) -> TicketMachine:
+    def _loaded(self, ticket: Ticket | None, ticket_id: str, lease: Lease) -> TicketMachine:
         if ticket is None:
+            self.leases.release(lease)
             raise IncomingError(ErrorCode.UNKNOWN_TICKET, "no such ticket")
         # The load may have raced another for the same ticket: keep the first.
         machine = self._machines.setdefault(ticket_id, TicketMachine(self, ticket))
+        if machine.lease is None or machine.lease.token < lease.token:
+            machine.lease = lease
+            machine.last_token = lease.token
         if machine.phase is Phase.ENDED:
-            self._machines.pop(ticket_id, None)  # nothing more will happen to it
+            self.forget(machine)  # nothing more will happen to it
+        elif machine.phase is Phase.HANDING_OVER and machine.backend_call is None:
+            machine._guard(machine._hand_over(), "the handover")  # its holder stopped
         return machine
+
+    def _record(self, ticket_id: str) -> Deferred[Ticket]:
+        """The ticket's record as saved; fails with unknown_ticket."""
+        def known(ticket: Ticket | None) -> Ticket:
+            if ticket is None:
+                raise IncomingError(ErrorCode.UNKNOWN_TICKET, "no such ticket")
+            return ticket
+        return self.registry.load(ticket_id).addCallback(known)
 
     @inlineCallbacks
     def _authorised(self, ticket_id: str, secret: str) -> Any:
-        machine = yield self._machine(ticket_id)
-        if not hmac.compare_digest(machine.ticket.backend_secret.encode(), secret.encode()):
-            if machine.listener is None and machine.partial is None:
-                self._machines.pop(ticket_id, None)
-            raise IncomingError(ErrorCode.WRONG_SECRET, "backendSecret does not match the ticket")
-        return machine
+        """The machine, once the secret matches (a wrong one takes no lease)."""
+        machine = self._machines.get(ticket_id)
+        _check_secret(machine.ticket if machine else (yield self._record(ticket_id)), secret)
+        return (yield self._machine(ticket_id))
 
-    def forget(self, machine: TicketMachine) -> None:
+    def forget(self, machine: TicketMachine, keep_lease: bool = False) -> None:
+        """The machine is done: out of the map; its lease goes unless ``keep_lease``."""
         machine.listener = None
         machine._retire_upload()
         if self._machines.get(machine.ticket.id) is machine:
             del self._machines[machine.ticket.id]
+        if not keep_lease:
+            self.leases.release(machine.lease)
+        machine.lease = None
 
     def bytes_received(self, machine: TicketMachine) -> int:
         if machine.partial is not None:
@@ -779,6 +959,16 @@ class TicketOffice:
         if machine.ticket.state.accepts_bytes:
             return self.storage.partial_size(machine.ticket.id)
         return machine.ticket.bytes_received
+
+
+JANITOR_LOCK_TIME = 300.0
+"""Seconds the janitor's lock is held once taken (not released): shorter than the janitor's
+interval, so that each round the first instance to run takes it, and the others skip."""
+
+
+def _check_secret(ticket: Ticket, secret: str) -> None:
+    if not hmac.compare_digest(ticket.backend_secret.encode(), secret.encode()):
+        raise IncomingError(ErrorCode.WRONG_SECRET, "backendSecret does not match the ticket")
 
 
 def _taken_over() -> IncomingError:

@@ -10,6 +10,7 @@ import ctypes
 import ctypes.util
 import grp
 import os
+import socket
 import sqlite3
 import sys
 from collections.abc import Callable
@@ -25,7 +26,7 @@ from twisted.web.resource import Resource
 from twisted.web.server import Request
 
 from incoming.backend_api import BackendAPI
-from incoming.config import Config, ConfigError, api_keys
+from incoming.config import Config, ConfigError, api_keys, sqlite_path
 from incoming.demo import DemoApp, own_base_url
 from incoming.errors import ErrorCode
 from incoming.frontend import frontend_resource
@@ -41,6 +42,9 @@ from incoming.limits import (
 )
 from incoming.observability import observability
 from incoming.office import TicketOffice
+from incoming.leases import Leases, SoleLeases, instance_name
+from incoming.registry import Registry
+from incoming.registry.redis import RedisLeaseStore, RedisRegistry, RedisState
 from incoming.registry.sqlite import SQLiteRegistry
 from incoming.storage.filesystem import FileSystemStorage
 from incoming.tus import TusFace, is_tus_path
@@ -49,13 +53,17 @@ from incoming.webhooks import signing_keys
 from incoming.web import ErrorPage, Folder, IncomingSite, KeyGuard
 
 JANITOR_INTERVAL = 600.0
+RECOVERY_INTERVAL = 30.0
+"""With shared state, each instance looks for dead instances' handovers and cancel notices
+this often at most (every ``lease_time`` if that is shorter): they resume within
+``lease_time`` plus this."""
 log = Logger()
 
 
 class OfficeService(Service):
     """Starts and stops what the office needs: threads, recovery, an orderly shutdown."""
 
-    def __init__(self, office: TicketOffice, pool: ThreadPool, registry: SQLiteRegistry) -> None:
+    def __init__(self, office: TicketOffice, pool: ThreadPool, registry: Registry) -> None:
         self.office = office
         self._pool = pool
         self._registry = registry
@@ -209,9 +217,9 @@ def make_service(config: Config, reactor: Any, log_to: Any = None) -> MultiServi
     report(fast_path)
     try:
         os.makedirs(config.storage_dir, exist_ok=True)
-        registry = SQLiteRegistry(os.path.join(config.storage_dir, "tickets.sqlite3"))
-    except (OSError, sqlite3.Error) as e:
+    except OSError as e:
         raise ConfigError("storage_dir", f"cannot use {config.storage_dir}: {e}") from None
+    registry, leases, shared_state = open_state(config, reactor)
     pool = ThreadPool(minthreads=1, maxthreads=config.storage_threads, name="incoming-storage")
     storage = FileSystemStorage(config.storage_dir, reactor, pool, config.write_buffer_size,
                                 file_mode=config.file_mode, file_gid=checked.file_gid)
@@ -223,10 +231,14 @@ def make_service(config: Config, reactor: Any, log_to: Any = None) -> MultiServi
     watch = observability(registry, storage.root, reactor, lambda: limits.open_total)
     handover = Handover(make_callback_client(reactor, checked.callback_policy), reactor, policy,
                         observer=watch.lifecycle, signing_keys=checked.signing_keys)
-    office = TicketOffice(config, registry, storage, handover, reactor, watch.lifecycle)
+    office = TicketOffice(config, registry, storage, handover, reactor, watch.lifecycle, leases)
 
     top = IncomingService(config, log_to)
+    if shared_state is not None:  # connected before the office starts, closed by it
+        SharedStateService(shared_state).setServiceParent(top)
     OfficeService(office, pool, registry).setServiceParent(top)
+    if shared_state is not None:  # stopped before the office stops
+        _share_work(top, office, config, reactor)
     watch.service.setServiceParent(top)
     janitor = TimerService(JANITOR_INTERVAL, office.expire_abandoned)
     janitor.clock = reactor
@@ -256,6 +268,49 @@ def make_service(config: Config, reactor: Any, log_to: Any = None) -> MultiServi
         backend_root, reactor, config.request_timeout, config.idle_timeout), reactor)
     _warn_about_open_doors(checked)
     return top
+
+
+def open_state(config: Config, reactor: Any) -> tuple[Registry, Leases | SoleLeases,
+                                                      RedisState | None]:
+    """The registry ``state`` names, with the leases that go with it: a local SQLite file
+    (this instance alone), or Redis shared by every instance (then its connection too)."""
+    path = sqlite_path(config)
+    if path is not None:
+        try:
+            return SQLiteRegistry(path), SoleLeases(), None
+        except (OSError, sqlite3.Error) as e:
+            option = "state" if config.state else "storage_dir"
+            raise ConfigError(option, f"cannot use {path}: {e}") from None
+    try:
+        shared = RedisState(config.state, reactor)
+    except ValueError as e:
+        raise ConfigError("state", f"cannot use {config.state!r}: {e}") from None
+    leases = Leases(RedisLeaseStore(shared), reactor,
+                    instance_name(socket.gethostname(), os.getpid()), config.lease_time)
+    return RedisRegistry(shared), leases, shared
+
+
+class SharedStateService(Service):
+    """Starts the connection to the shared state (Redis) before the office needs it; the
+    registry's ``close`` stops it, after the office's last save."""
+
+    def __init__(self, shared: RedisState) -> None:
+        self._shared = shared
+
+    def startService(self) -> None:
+        super().startService()
+        self._shared.start()
+
+
+def _share_work(top: MultiService, office: TicketOffice, config: Config, reactor: Any) -> None:
+    """With shared state: renew this instance's leases, and take on the handovers and
+    cancel notices of instances whose leases lapsed (they died)."""
+    rounds = min(config.lease_time, RECOVERY_INTERVAL)
+    for interval, work in ((config.lease_time / 3, office.leases.renew),
+                           (rounds, office.recover)):
+        timer = TimerService(interval, work)
+        timer.clock = reactor
+        timer.setServiceParent(top)
 
 
 def _listen(top: MultiService, endpoints: tuple[tuple[str, Any], ...], site: Any,

@@ -126,6 +126,14 @@ class Ticket:
             return not self.backend_told
         return not self.state.terminal
 
+    @property
+    def awaits_backend(self) -> bool:
+        """Whether the backend has yet to hear of it: a handover, or a cancel or expiry
+        notice (work that any instance takes over from one that died)."""
+        if self.state in (State.STORED, State.HANDING_OVER):
+            return True
+        return self.state in (State.CANCELLED, State.EXPIRED) and not self.backend_told
+
     def as_status(self, bytes_received: int) -> dict[str, object]:
         """The ``upload_status`` answer (secrets left out)."""
         return {

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from typing import TYPE_CHECKING
 
 import attrs
 from twisted.internet.defer import Deferred, fail, succeed
 
 from incoming.errors import ErrorCode, IncomingError
 from incoming.tickets import State, Ticket
+
+if TYPE_CHECKING:
+    from incoming.leases import Lease
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tickets (
@@ -26,13 +30,14 @@ CREATE TABLE IF NOT EXISTS tickets (
 """
 
 
-def _encode(ticket: Ticket) -> str:
+def encode(ticket: Ticket) -> str:
+    """The record as JSON text (the Redis registry stores the same)."""
     fields = attrs.asdict(ticket)
     fields["state"] = ticket.state.value
     return json.dumps(fields, sort_keys=True)
 
 
-def _decode(text: str) -> Ticket:
+def decode(text: str) -> Ticket:
     fields = json.loads(text)
     fields["state"] = State(fields["state"])
     known = {a.name for a in attrs.fields(Ticket)}
@@ -53,13 +58,14 @@ class SQLiteRegistry:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(_SCHEMA)
 
-    def save(self, ticket: Ticket) -> Deferred[None]:
-        """Fails with error 21 (disk full) or 12 when SQLite cannot write: the caller says
-        so to its client, and the server stays up."""
+    def save(self, ticket: Ticket, lease: Lease | None = None) -> Deferred[None]:
+        """``lease``: unused (one instance, nobody else writes). Fails with error 21 (disk
+        full) or 12 when SQLite cannot write: the caller says so to its client, and the
+        server stays up."""
         try:
             self._db.execute(
                 "INSERT OR REPLACE INTO tickets (id, needs_attention, record) VALUES (?, ?, ?)",
-                (ticket.id, int(ticket.needs_attention), _encode(ticket)),
+                (ticket.id, int(ticket.needs_attention), encode(ticket)),
             )
         except sqlite3.Error as e:
             return fail(_registry_error(e))
@@ -71,7 +77,7 @@ class SQLiteRegistry:
                                    (ticket_id,)).fetchone()
         except sqlite3.Error as e:
             return fail(_registry_error(e))
-        return succeed(_decode(row[0]) if row else None)
+        return succeed(decode(row[0]) if row else None)
 
     def needing_attention(self) -> Deferred[list[Ticket]]:
         try:
@@ -79,7 +85,14 @@ class SQLiteRegistry:
                 "SELECT record FROM tickets WHERE needs_attention = 1").fetchall()
         except sqlite3.Error as e:
             return fail(_registry_error(e))
-        return succeed([_decode(row[0]) for row in rows])
+        return succeed([decode(row[0]) for row in rows])
+
+    def awaiting_backend(self) -> Deferred[list[Ticket]]:
+        return self.needing_attention().addCallback(_awaiting)
 
     def close(self) -> None:
         self._db.close()
+
+
+def _awaiting(tickets: list[Ticket]) -> list[Ticket]:
+    return [t for t in tickets if t.awaits_backend]

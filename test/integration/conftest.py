@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from test.support.backend import BackendAPI, FakeBackend
+from test.support.redis_server import RedisServer, redis_factory
 from test.support.server import IncomingServer, server_factory
 
 DEFAULT_TIME_LIMIT = 60
@@ -94,3 +95,10 @@ def backend() -> Iterator[FakeBackend]:
     """A fake web-app backend shared by a module (answers are scripted per ticket)."""
     with FakeBackend() as fake:
         yield fake
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A real redis-server of the module's own, on a free port (state shared by instances)."""
+    with redis_factory(tmp_path_factory.mktemp("redis")) as make:
+        yield make()

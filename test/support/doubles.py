@@ -62,3 +62,15 @@ def clock_at(seconds: float = 1_000_000.0) -> Clock:
     clock = Clock()
     clock.advance(seconds)
     return clock
+
+
+def fired(d: Any) -> Any:
+    """What the Deferred ``d`` fired with (None: not yet); the result passes on untouched."""
+    results: list[Any] = []
+
+    def note(result: Any) -> Any:
+        results.append(result)
+        return result
+
+    d.addBoth(note)
+    return results[0] if results else None

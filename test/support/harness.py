@@ -60,6 +60,8 @@ class Server:
     handover: FakeHandover = attrs.Factory(FakeHandover)
     lifecycle: Any = None
     """A :class:`~incoming.lifecycle.Lifecycle` for the office (None: the office's default)."""
+    leases: Any = None
+    """The office's :class:`~incoming.leases.Leases` (None: it is the only instance)."""
     office: TicketOffice = attrs.field(init=False)
     storage: FileSystemStorage = attrs.field(init=False)
     factory: UploadFactory = attrs.field(init=False)
@@ -67,7 +69,7 @@ class Server:
     def __attrs_post_init__(self) -> None:
         self.storage = FileSystemStorage(str(self.root), self.threads, self.threads)
         self.office = TicketOffice(self.config, self.registry, self.storage, self.handover,
-                                   self.clock, self.lifecycle)
+                                   self.clock, self.lifecycle, self.leases)
         self.factory = UploadFactory(self.office, self.config, self.clock)
         # Autobahn's own timers run on the global reactor: keep them out of unit tests.
         # (Every call of setProtocolOptions sets allowNullOrigin again: keep the server's.)

@@ -338,7 +338,8 @@ def run_twistd(args: Sequence[str], cwd: Path | str,
 def server_factory(base_dir: Path | str,
                    check_log: bool = True) -> Iterator[Callable[..., IncomingServer]]:
     """Yields ``make(options=None, config=None, extra_args=(), start=True,
-    separate_backend=False, **option_values)``.
+    separate_backend=False, storage_dir=None, **option_values)`` (``storage_dir``: one that
+    several servers share, as instances over a shared file system do).
 
     Every server made is stopped at the end with SIGTERM, and must exit with 0;
     with ``check_log``, a server that logged a traceback fails the test too.
@@ -348,10 +349,10 @@ def server_factory(base_dir: Path | str,
 
     def make(options: Mapping[str, Any] | None = None, config: Mapping[str, Any] | None = None,
              extra_args: Sequence[str] = (), start: bool = True, separate_backend: bool = False,
-             **option_values: Any) -> IncomingServer:
+             storage_dir: Path | str | None = None, **option_values: Any) -> IncomingServer:
         server = IncomingServer(base_dir, options={**(options or {}), **option_values},
                                 config=config, extra_args=extra_args,
-                                separate_backend=separate_backend)
+                                separate_backend=separate_backend, storage_dir=storage_dir)
         made.append(server)
         if start:
             server.start()

@@ -169,3 +169,17 @@ def test_the_systemd_unit_starts_twistd_with_options_that_exist():
     assert twistd.subCommand == "incoming" and twistd["nodaemon"]
     assert twistd.subOptions.overrides()["storage_dir"] == unit["ReadWritePaths"]
     assert unit["ReadWritePaths"] == "/var/lib/" + unit["StateDirectory"]
+
+
+def test_state_names_sqlite_or_redis():
+    """state takes sqlite:PATH and redis(s):// URLs; anything else stops the server."""
+    from incoming.config import sqlite_path
+    default = Config.from_values({"storage_dir": "/srv/in"})
+    assert sqlite_path(default) == "/srv/in/tickets.sqlite3"
+    assert sqlite_path(Config.from_values({"state": "sqlite:/db/t.sqlite3"})) == "/db/t.sqlite3"
+    assert sqlite_path(Config.from_values({"state": "rediss://h:6380/2"})) is None
+    for bad in ("postgres://h/db", "redis:h:6379", "memory"):
+        with pytest.raises(ConfigError, match="^state: "):
+            Config.from_values({"state": bad})
+    with pytest.raises(ConfigError, match="^lease_time: "):
+        Config.from_values({"lease_time": "200ms"})
