@@ -214,7 +214,8 @@ def make_service(config: Config, reactor: Any, log_to: Any = None) -> MultiServi
         raise ConfigError("storage_dir", f"cannot use {config.storage_dir}: {e}") from None
     pool = ThreadPool(minthreads=1, maxthreads=config.storage_threads, name="incoming-storage")
     storage = FileSystemStorage(config.storage_dir, reactor, pool, config.write_buffer_size,
-                                file_mode=config.file_mode, file_gid=checked.file_gid)
+                                file_mode=config.file_mode, file_gid=checked.file_gid,
+                                on_device=config.acknowledge == "device")
     policy = RetryPolicy(attempt_timeout=config.handover_attempt_timeout,
                          total_timeout=config.handover_timeout,
                          max_delay=config.handover_max_delay)

@@ -56,8 +56,11 @@ class StoredFile:
 class FileSystemStorage:
     def __init__(self, root: str, reactor: IReactorFromThreads, pool: ThreadPool,
                  buffered_bytes: int = 64 << 20, file_mode: int = 0o640,
-                 file_gid: int | None = None) -> None:
-        """``buffered_bytes``: how much memory idle write buffers may keep (the server passes
+                 file_gid: int | None = None, on_device: bool = False) -> None:
+        """``on_device``: a write is done (and may be acknowledged) once its bytes are on the
+        storage device (``O_DIRECT``), not once the kernel has them (the page cache, its
+        write-back started at once and bounded); ``direct.py`` says why and how.
+        ``buffered_bytes``: how much memory idle write buffers may keep (the server passes
         ``write_buffer_size``, the most that can be in flight at once). ``file_mode`` and
         ``file_gid``: what a stored file gets, so that a backend running as another user
         can take it (``complete/`` then belongs to that group too, writable by it when the
@@ -69,6 +72,7 @@ class FileSystemStorage:
         os.makedirs(self._complete_dir, exist_ok=True)
         self._file_mode = file_mode
         self._file_gid = file_gid
+        self._on_device = on_device
         if file_gid is not None:
             _share_folder(self.root, file_gid, 0o750)
             _share_folder(self._complete_dir, file_gid, 0o2770 if file_mode & 0o020 else 0o2750)
@@ -91,6 +95,7 @@ class FileSystemStorage:
             self._pool,
             self._file_mode,
             self._file_gid,
+            self._on_device,
         )
 
     def partial_size(self, ticket_id: str) -> int:
@@ -216,8 +221,9 @@ class PartialFile:
 
     def __init__(self, path: str, complete_path: str, complete_dir: str, buffers: Buffers,
                  reactor: IReactorFromThreads, pool: ThreadPool, file_mode: int = 0o640,
-                 file_gid: int | None = None) -> None:
+                 file_gid: int | None = None, on_device: bool = False) -> None:
         self.path = path
+        self._on_device = on_device
         self._file_mode = file_mode
         self._file_gid = file_gid
         self._complete_path = complete_path
@@ -310,7 +316,7 @@ class PartialFile:
 
     def _ensure_open(self) -> FileWriter:
         if self._file is None:
-            self._file = FileWriter(self.path)
+            self._file = FileWriter(self.path, direct=self._on_device)
         return self._file
 
     def _open_in_thread(self) -> int:

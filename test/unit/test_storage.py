@@ -177,3 +177,33 @@ def test_sqlite_registry_survives_reopening(tmp_path):
     first.save(sample("keep"))
     first.close()
     assert value(SQLiteRegistry(str(tmp_path / "t.sqlite3")).load("keep")).id == "keep"
+
+
+@pytest.mark.parametrize("on_device", [False, True], ids=["acknowledge=kernel",
+                                                          "acknowledge=device"])
+def test_each_acknowledge_mode_syncs_the_file_and_its_move_before_stored(tmp_path, monkeypatch,
+                                                                          on_device):
+    """Whether writes go through the page cache or around it (O_DIRECT only when asked),
+    the stored bytes are the ones written, and complete() fdatasyncs the file, then moves it
+    and fsyncs the directory, before it answers."""
+    events, real = [], {name: getattr(os, name) for name in ("open", "fdatasync", "rename",
+                                                              "fsync")}
+    monkeypatch.setattr(os, "open", lambda path, flags, *mode: (
+        events.append(("direct open", path)) if flags & os.O_DIRECT else None,
+        real["open"](path, flags, *mode))[1])
+    for name in ("fdatasync", "rename", "fsync"):
+        monkeypatch.setattr(os, name, lambda *args, name=name: (
+            events.append((name,)), real[name](*args))[1])
+    data = os.urandom(3 * (1 << 20) + 12_345)
+    partial = FileSystemStorage(str(tmp_path), ImmediateThreads(), ImmediateThreads(),
+                                on_device=on_device).partial("T9")
+    partial.open()
+    for start, end in ((0, 5000), (5000, 2 << 20), (2 << 20, len(data))):
+        assert value(partial.write(start, [data[start:end]])) == end
+    stored = value(partial.complete())
+    assert (tmp_path / "complete" / "T9").read_bytes() == data
+    assert stored.sha256 == hashlib.sha256(data).hexdigest()
+    direct_opens = [event for event in events if event[0] == "direct open"]
+    assert bool(direct_opens) == on_device
+    assert [event for event in events if event[0] != "direct open"] == [
+        ("fdatasync",), ("rename",), ("fsync",)]
