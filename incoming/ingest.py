@@ -28,8 +28,11 @@ class WriteBudget:
     stops being read until the total is back under half of it.
     """
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, clock: IReactorTime | None = None) -> None:
+        """``clock``: with one, connections hold small writes back to gather them
+        (:data:`SMALL_WRITE`); without, every message goes as it ends."""
         self.limit = limit
+        self.clock = clock
         self.used = 0
         self.gathered = 0
         """The part of ``used`` not yet handed to storage."""
@@ -96,6 +99,21 @@ each way): with the disk busy, fewer and larger writes cost less; with the
 disk idle, bytes go at once, at the end of each message."""
 
 
+SMALL_WRITE = 256 << 10
+"""Bytes that are gathered for up to :data:`SMALL_WRITE_DELAY` rather than written as the
+message ends (while the disk is idle).
+
+A slow upload (say 16 KiB messages, four a second) would otherwise make one
+write per message, and each write costs the same trips to the storage
+threads, wakeups of the reactor and an acknowledgement whatever its size:
+measured with 1 000 such uploads, that was nearly all of the server's CPU.
+Gathered for a second, their bytes go in one write; a fast upload's 1 MiB
+messages are past this bound and go at once."""
+SMALL_WRITE_DELAY = 1.0
+"""Seconds the first of a small write's bytes may wait for more (acks come that much later;
+the window, 16 MiB by default, covers a second of any upload that is slow)."""
+
+
 class Intake:
     """One connection's file bytes on their way into one upload, whatever the transport.
 
@@ -109,6 +127,11 @@ class Intake:
     Offsets, all absolute in the file: everything before ``acked`` is
     written; ``flushed`` is where the batch being written ends; ``received``
     is where the gathered bytes end.
+
+    Small writes wait (when the budget has a clock): with the disk idle, a
+    message's bytes go at its end only if :data:`SMALL_WRITE` bytes have
+    gathered or the file is complete; otherwise once the first of them has
+    waited :data:`SMALL_WRITE_DELAY`.
     """
 
     def __init__(self, upload: Any, landing: Any, budget: WriteBudget, holder: Any,
@@ -122,6 +145,8 @@ class Intake:
         self._on_failure = on_failure
         self.received = self.flushed = self.acked = upload.offset
         self._pending: list[Any] = []
+        self._small_write: IDelayedCall | None = None
+        self._waited_enough = False
         self.open = True
         budget.join(holder, self.flush)
 
@@ -137,12 +162,29 @@ class Intake:
             self.flush()
 
     def message_end(self) -> None:
-        """A message ended: with no write under way, what was gathered goes now."""
+        """A message ended: with no write under way, what was gathered goes now, or (if it
+        is small) once it has waited for more."""
+        if self.acked == self.flushed:
+            self._flush_or_wait()
+
+    def _flush_or_wait(self) -> None:
+        clock = self._budget.clock
+        gathered = self.received - self.flushed
+        if (clock is None or self._waited_enough or gathered >= SMALL_WRITE
+                or self.received == self.upload.ticket.size):
+            self.flush()
+        elif gathered and self._small_write is None:
+            self._small_write = clock.callLater(SMALL_WRITE_DELAY, self._waited)
+
+    def _waited(self) -> None:
+        self._small_write = None
+        self._waited_enough = True  # if a write is under way, they go when it returns
         if self.acked == self.flushed:
             self.flush()
 
     def flush(self) -> None:
         """Hand what was gathered to storage."""
+        self._stop_waiting()
         if not self._pending or not self.open:
             return
         pieces, offset, size = self._pending, self.flushed, self.received - self.flushed
@@ -166,7 +208,7 @@ class Intake:
             self.acked = offset
             self._on_ack(offset)
         if self.acked == self.flushed:
-            self.flush()  # what gathered meanwhile
+            self._flush_or_wait()  # what gathered meanwhile
 
     def _failed(self, failure: Failure) -> None:
         if self.open:
@@ -184,7 +226,15 @@ class Intake:
         """The face is done: nothing more is written or acknowledged; what was gathered goes
         (at once: a closing handshake may take seconds, the budget must not wait for it)."""
         self.drop_gathered()
+        self._stop_waiting()
         self.open = False
+
+    def _stop_waiting(self) -> None:
+        self._waited_enough = False
+        if self._small_write is not None:
+            if self._small_write.active():
+                self._small_write.cancel()
+            self._small_write = None
 
 
 def passing(action: Callable[..., Any], *args: Any) -> Callable[[Any], Any]:

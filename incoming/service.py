@@ -234,7 +234,7 @@ def make_service(config: Config, reactor: Any, log_to: Any = None) -> MultiServi
     janitor.setServiceParent(top)
 
     backend_ports: list[ListeningService] = []
-    budget = WriteBudget(config.write_buffer_size)  # one bound for every face's bytes
+    budget = WriteBudget(config.write_buffer_size, reactor)  # one bound for every face's bytes
     upload_factory = UploadFactory(office, config, reactor, limits, fast_path, budget)
     # One write budget for every face: the tus face shares the WebSocket face's.
     tus = TusFace(office, config, reactor, limits, budget)
