@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 
 import pytest
 
@@ -207,3 +208,49 @@ def test_each_acknowledge_mode_syncs_the_file_and_its_move_before_stored(tmp_pat
     assert bool(direct_opens) == on_device
     assert [event for event in events if event[0] != "direct open"] == [
         ("fdatasync",), ("rename",), ("fsync",)]
+
+
+def test_renames_completed_together_share_one_directory_fsync(tmp_path, monkeypatch):
+    """Callers arriving while the directory's fsync runs wait for the next one, which covers
+    them all; none returns before an fsync that started after its call."""
+    fsyncs, release = [], threading.Event()
+
+    def slow_fsync(path):
+        fsyncs.append(path)
+        if len(fsyncs) == 1:
+            assert release.wait(30)
+
+    monkeypatch.setattr(filesystem, "_fsync_directory", slow_fsync)
+    sync = filesystem.DirectorySync(str(tmp_path))
+    done: list[int] = []
+    threads = [threading.Thread(target=lambda n=n: (sync.sync(), done.append(n)))
+               for n in range(3)]
+    threads[0].start()
+    while not fsyncs:
+        threading.Event().wait(0.01)
+    for thread in threads[1:]:
+        thread.start()
+    while sync._asked < 3:
+        threading.Event().wait(0.01)
+    assert done == []
+    release.set()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(done) == [0, 1, 2] and len(fsyncs) == 2
+
+
+def test_a_failed_directory_fsync_is_run_again_for_the_next_caller(tmp_path, monkeypatch):
+    """An fsync that fails raises to its caller and covers nobody: the next caller runs one."""
+    calls = []
+
+    def failing_once(path):
+        calls.append(path)
+        if len(calls) == 1:
+            raise OSError(5, "I/O error")
+
+    monkeypatch.setattr(filesystem, "_fsync_directory", failing_once)
+    sync = filesystem.DirectorySync(str(tmp_path))
+    with pytest.raises(OSError):
+        sync.sync()
+    sync.sync()
+    assert len(calls) == 2
