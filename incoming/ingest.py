@@ -114,6 +114,40 @@ SMALL_WRITE_DELAY = 1.0
 the window, 16 MiB by default, covers a second of any upload that is slow)."""
 
 
+class SmallWrites:
+    """When gathered bytes go to storage while the disk is idle, for every face: at once
+    if :data:`SMALL_WRITE` bytes gathered, or the last of the file (or request body), or
+    there is no clock; otherwise once the first of them has waited
+    :data:`SMALL_WRITE_DELAY` (then ``due`` is called)."""
+
+    def __init__(self, clock: IReactorTime | None, due: Callable[[], None]) -> None:
+        self._clock = clock
+        self._due = due
+        self._call: IDelayedCall | None = None
+        self._waited = False
+
+    def go_now(self, gathered: int, last: bool) -> bool:
+        """Whether ``gathered`` bytes should go now; if not, the wait is on."""
+        if self._clock is None or self._waited or last or gathered >= SMALL_WRITE:
+            return True
+        if gathered and self._call is None:
+            self._call = self._clock.callLater(SMALL_WRITE_DELAY, self._expired)
+        return False
+
+    def _expired(self) -> None:
+        self._call = None
+        self._waited = True  # if a write is under way, they go when it returns
+        self._due()
+
+    def reset(self) -> None:
+        """What gathered went (or was dropped): nothing waits."""
+        self._waited = False
+        if self._call is not None:
+            if self._call.active():
+                self._call.cancel()
+            self._call = None
+
+
 class Intake:
     """One connection's file bytes on their way into one upload, whatever the transport.
 
@@ -145,8 +179,7 @@ class Intake:
         self._on_failure = on_failure
         self.received = self.flushed = self.acked = upload.offset
         self._pending: list[Any] = []
-        self._small_write: IDelayedCall | None = None
-        self._waited_enough = False
+        self._small_writes = SmallWrites(budget.clock, self._waited)
         self.open = True
         budget.join(holder, self.flush)
 
@@ -168,23 +201,17 @@ class Intake:
             self._flush_or_wait()
 
     def _flush_or_wait(self) -> None:
-        clock = self._budget.clock
-        gathered = self.received - self.flushed
-        if (clock is None or self._waited_enough or gathered >= SMALL_WRITE
-                or self.received == self.upload.ticket.size):
+        if self._small_writes.go_now(self.received - self.flushed,
+                                     self.received == self.upload.ticket.size):
             self.flush()
-        elif gathered and self._small_write is None:
-            self._small_write = clock.callLater(SMALL_WRITE_DELAY, self._waited)
 
     def _waited(self) -> None:
-        self._small_write = None
-        self._waited_enough = True  # if a write is under way, they go when it returns
         if self.acked == self.flushed:
             self.flush()
 
     def flush(self) -> None:
         """Hand what was gathered to storage."""
-        self._stop_waiting()
+        self._small_writes.reset()
         if not self._pending or not self.open:
             return
         pieces, offset, size = self._pending, self.flushed, self.received - self.flushed
@@ -226,15 +253,8 @@ class Intake:
         """The face is done: nothing more is written or acknowledged; what was gathered goes
         (at once: a closing handshake may take seconds, the budget must not wait for it)."""
         self.drop_gathered()
-        self._stop_waiting()
+        self._small_writes.reset()
         self.open = False
-
-    def _stop_waiting(self) -> None:
-        self._waited_enough = False
-        if self._small_write is not None:
-            if self._small_write.active():
-                self._small_write.cancel()
-            self._small_write = None
 
 
 def passing(action: Callable[..., Any], *args: Any) -> Callable[[Any], Any]:

@@ -14,6 +14,7 @@ from twisted.internet.testing import StringTransport
 from twisted.web.resource import Resource
 
 from incoming.config import Config
+from incoming.ingest import SMALL_WRITE_DELAY
 from incoming.limits import ConnectionLimits
 from incoming.tus import BATCH_BYTES, TusFace, is_tus_path
 from incoming.web import IncomingSite, redacted_uri
@@ -343,6 +344,30 @@ def test_a_patch_body_is_written_while_it_arrives(tmp_path: Path) -> None:
     tus.server.clock.advance(0)
     [response] = parse(transport.value())
     assert response.status == 204 and response.headers["upload-offset"] == "300000"
+
+
+def test_small_pieces_of_a_body_wait_for_more_but_its_last_byte_does_not(
+        tmp_path: Path) -> None:
+    """With the server's clock, a PATCH body trickling in small pieces is written once its
+    first piece has waited SMALL_WRITE_DELAY (the ingest core's rule), and the body's last
+    byte goes at once, so the answer does not wait."""
+    tus = Tus(tmp_path)
+    tus.face.budget.clock = tus.server.clock
+    ticket = tus.server.ticket()
+    tus.create(ticket.id, 100_000)
+    channel, transport = tus.connect()
+    tus.start(channel, "PATCH", TUS + ticket.id, {
+        "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}, 100_000)
+    channel.dataReceived(b"a" * 10_000)
+    channel.dataReceived(b"b" * 10_000)
+    assert len(stored_bytes(tus.server, ticket.id)) == 0
+    tus.server.clock.advance(SMALL_WRITE_DELAY)
+    assert stored_bytes(tus.server, ticket.id) == b"a" * 10_000 + b"b" * 10_000
+    channel.dataReceived(b"c" * 80_000)
+    [response] = parse(transport.value())
+    assert response.status == 204 and response.headers["upload-offset"] == "100000"
+    assert not [call for call in tus.server.clock.getDelayedCalls()
+                if "SmallWrites" in call.func.__qualname__]
 
 
 def test_a_slow_disk_pauses_reading_the_request(tmp_path: Path) -> None:
