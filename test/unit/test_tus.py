@@ -115,6 +115,15 @@ class Tus:
                    "Content-Type": "application/offset+octet-stream", **(extra or {})}
         return self.send("PATCH", TUS + ticket_id, headers, body)
 
+    def open_patch(self, ticket_id: str, length: int) -> tuple[Any, StringTransport]:
+        """Create the upload, then start a PATCH of all ``length`` bytes whose body the
+        caller sends."""
+        self.create(ticket_id, length)
+        channel, transport = self.connect()
+        self.start(channel, "PATCH", TUS + ticket_id, {
+            "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}, length)
+        return channel, transport
+
     def head(self, ticket_id: str) -> Response:
         return self.send("HEAD", TUS + ticket_id)
 
@@ -333,10 +342,7 @@ def test_a_patch_body_is_written_while_it_arrives(tmp_path: Path) -> None:
     """Bytes of a PATCH reach the file before the request's body has ended."""
     tus = Tus(tmp_path)
     ticket = tus.server.ticket()
-    tus.create(ticket.id, 300_000)
-    channel, transport = tus.connect()
-    tus.start(channel, "PATCH", TUS + ticket.id, {
-        "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}, 300_000)
+    channel, transport = tus.open_patch(ticket.id, 300_000)
     channel.dataReceived(b"a" * 100_000)
     assert len(stored_bytes(tus.server, ticket.id)) == 100_000
     assert transport.value() == b""
@@ -354,10 +360,7 @@ def test_small_pieces_of_a_body_wait_for_more_but_its_last_byte_does_not(
     tus = Tus(tmp_path)
     tus.face.budget.clock = tus.server.clock
     ticket = tus.server.ticket()
-    tus.create(ticket.id, 100_000)
-    channel, transport = tus.connect()
-    tus.start(channel, "PATCH", TUS + ticket.id, {
-        "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}, 100_000)
+    channel, transport = tus.open_patch(ticket.id, 100_000)
     channel.dataReceived(b"a" * 10_000)
     channel.dataReceived(b"b" * 10_000)
     assert len(stored_bytes(tus.server, ticket.id)) == 0
