@@ -218,10 +218,10 @@ OPTIONS: tuple[Option, ...] = (
            "expires."),
     Option("storage_threads", parse_count, "4",
            "Threads that write and hash uploaded bytes, off the network thread."),
-    Option("acknowledge", parse_acknowledge, "kernel",
-           "When received bytes count as written and are acknowledged: kernel = handed to the "
-           "operating system (buffered writes, the write-back of each upload started at once "
-           "and bounded); device = written to the storage device (O_DIRECT). Either way the "
+    Option("acknowledge", parse_acknowledge, "device",
+           "When received bytes count as written and are acknowledged: device = written to the "
+           "storage device (O_DIRECT); kernel = handed to the operating system (buffered "
+           "writes, each upload's write-back started at once and bounded). Either way the "
            "file is fdatasynced before it is stored."),
     Option("fast_receive", parse_bool, "true",
            "Read WebSocket payloads straight into storage and unmask them there (relies on "

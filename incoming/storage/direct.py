@@ -1,22 +1,26 @@
-"""Taking upload bytes in, and writing them to disk, in one of two ways: into the page
-cache with its write-back kept short and bounded (the default: a write is done, and
-may be acknowledged, once the kernel has the bytes), or around it with ``O_DIRECT``
-where the file system allows it (``acknowledge = device``: done once the bytes
-reached the device).
+"""Taking upload bytes in, and writing them to disk, in one of two ways: around the page
+cache with ``O_DIRECT`` where the file system allows it (the default, ``acknowledge =
+device``: a write is done, and may be acknowledged, once the bytes reached the
+device), or into the page cache with its write-back kept short and bounded
+(``acknowledge = kernel``: done once the kernel has the bytes).
 
-Why the default is buffered: an ``O_DIRECT`` write returns only once the device
-has its bytes, and the disk lane writes one batch at a time, so the device
-sees a queue of one request and idles between writes; on a day when the disk is
-slow that alone held uploads to 0.7 of a plain buffered writer that syncs once
-at the end. Plain buffered writes have their own trouble: every new cache page
-must first be reclaimed (in a VM, from the host), the kernel starts write-back
-late and then throttles every writer at once, and a big upload pushes out
-what other programs cache. :class:`WriteBack` avoids both: it starts each
-file's write-back as its bytes arrive, waits for pages only once they are
-:data:`WRITE_BACK_WINDOW` behind, and drops them from the cache then (the
-pages are recycled warm, and the final ``fdatasync`` has little left).
-Measured with ``bench/benchlib/write_modes.py`` (bench/README.rst): 2.6–3.2
-GB/s against 1.4–2.4 for ``O_DIRECT`` and 0.8–1.1 for plain buffered writes.
+Why two: an ``O_DIRECT`` write returns only once the device has its bytes,
+and the disk lane writes one batch at a time, so the device sees a queue of
+one request and idles between writes; on a day when the disk was slow that
+held uploads to 0.7 of a plain buffered writer that syncs once at the end.
+Buffered writes cost CPU instead: the copy into the cache, and every new cache
+page must first be reclaimed (in a VM, from the host); left alone, the kernel
+also starts write-back late, then throttles every writer at once, and a big
+upload pushes out what other programs cache. :class:`WriteBack` tames the
+second kind: it starts each file's write-back as its bytes arrive, waits for
+pages only once they are :data:`WRITE_BACK_WINDOW` behind, and drops them from
+the cache then (leaving them cached cost 2.4–2.9 server CPU s/GiB instead of
+1.6–2.2). Measured end to end on a busy shared machine (bench/README.rst),
+``O_DIRECT`` still won: 1.4–1.5 server CPU s/GiB, and the bounded buffered
+mode reached 0.47–0.93 of its MB/s in five rounds out of five, though on the
+disk alone (``bench/benchlib/write_modes.py``) the two were about as fast.
+Hence ``device`` by default, ``kernel`` for disks that are slow with
+``O_DIRECT``.
 
 Where the bytes wait: direct writes need memory aligned like the file
 offset. Bytes lie in page-aligned :class:`Buffers`, each at the same position

@@ -56,7 +56,7 @@ class StoredFile:
 class FileSystemStorage:
     def __init__(self, root: str, reactor: IReactorFromThreads, pool: ThreadPool,
                  buffered_bytes: int = 64 << 20, file_mode: int = 0o640,
-                 file_gid: int | None = None, on_device: bool = False) -> None:
+                 file_gid: int | None = None, on_device: bool = True) -> None:
         """``on_device``: a write is done (and may be acknowledged) once its bytes are on the
         storage device (``O_DIRECT``), not once the kernel has them (the page cache, its
         write-back started at once and bounded); ``direct.py`` says why and how.
@@ -223,7 +223,7 @@ class PartialFile:
     def __init__(self, path: str, complete_path: str, complete_sync: DirectorySync,
                  buffers: Buffers, reactor: IReactorFromThreads, pool: ThreadPool,
                  file_mode: int = 0o640, file_gid: int | None = None,
-                 on_device: bool = False) -> None:
+                 on_device: bool = True) -> None:
         self.path = path
         self._on_device = on_device
         self._file_mode = file_mode
