@@ -28,11 +28,14 @@ class WriteBudget:
     stops being read until the total is back under half of it.
     """
 
-    def __init__(self, limit: int, clock: IReactorTime | None = None) -> None:
-        """``clock``: with one, connections hold small writes back to gather them
-        (:data:`SMALL_WRITE`); without, every message goes as it ends."""
+    def __init__(self, limit: int, clock: IReactorTime | None = None,
+                 small_write: int = 0) -> None:
+        """``clock`` and ``small_write``: with both, connections hold writes of fewer bytes
+        than ``small_write`` back to gather them (:class:`SmallWrites`); otherwise every
+        message goes as it ends. The server passes :func:`small_write_for` its window."""
         self.limit = limit
-        self.clock = clock
+        self.clock = clock if small_write else None
+        self.small_write = small_write
         self.used = 0
         self.gathered = 0
         """The part of ``used`` not yet handed to storage."""
@@ -114,21 +117,29 @@ SMALL_WRITE_DELAY = 1.0
 the window, 16 MiB by default, covers a second of any upload that is slow)."""
 
 
+def small_write_for(window: int) -> int:
+    """A write smaller than this waits: :data:`SMALL_WRITE`, or half the window if that is
+    less. A client stops at the window until acknowledged; were the window all gathered and
+    waiting, every window's worth would cost it :data:`SMALL_WRITE_DELAY`."""
+    return min(SMALL_WRITE, window // 2)
+
+
 class SmallWrites:
     """When gathered bytes go to storage while the disk is idle, for every face: at once
-    if :data:`SMALL_WRITE` bytes gathered, or the last of the file (or request body), or
-    there is no clock; otherwise once the first of them has waited
+    if the budget's ``small_write`` bytes gathered, or the last of the file (or request
+    body), or the budget has no clock; otherwise once the first of them has waited
     :data:`SMALL_WRITE_DELAY` (then ``due`` is called)."""
 
-    def __init__(self, clock: IReactorTime | None, due: Callable[[], None]) -> None:
-        self._clock = clock
+    def __init__(self, budget: WriteBudget, due: Callable[[], None]) -> None:
+        self._clock = budget.clock
+        self._enough = budget.small_write
         self._due = due
         self._call: IDelayedCall | None = None
         self._waited = False
 
     def go_now(self, gathered: int, last: bool) -> bool:
         """Whether ``gathered`` bytes should go now; if not, the wait is on."""
-        if self._clock is None or self._waited or last or gathered >= SMALL_WRITE:
+        if self._clock is None or self._waited or last or gathered >= self._enough:
             return True
         if gathered and self._call is None:
             self._call = self._clock.callLater(SMALL_WRITE_DELAY, self._expired)
@@ -162,8 +173,8 @@ class Intake:
     written; ``flushed`` is where the batch being written ends; ``received``
     is where the gathered bytes end.
 
-    Small writes wait (when the budget has a clock): with the disk idle, a
-    message's bytes go at its end only if :data:`SMALL_WRITE` bytes have
+    Small writes wait (when the budget says so, :class:`SmallWrites`): with
+    the disk idle, a message's bytes go at its end only if enough have
     gathered or the file is complete; otherwise once the first of them has
     waited :data:`SMALL_WRITE_DELAY`.
     """
@@ -179,7 +190,7 @@ class Intake:
         self._on_failure = on_failure
         self.received = self.flushed = self.acked = upload.offset
         self._pending: list[Any] = []
-        self._small_writes = SmallWrites(budget.clock, self._waited)
+        self._small_writes = SmallWrites(budget, self._waited)
         self.open = True
         budget.join(holder, self.flush)
 

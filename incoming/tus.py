@@ -563,7 +563,7 @@ class TusBody:
         self.acked = 0
         self.writing = False
         self.pending: list[bytes] = []
-        self.small_writes = SmallWrites(face.budget.clock, self._waited)
+        self.small_writes = SmallWrites(face.budget, self._waited)
         self.checksum: tuple[Any, bytes] | None = None
         self.verified = False
         """The checksummed body is whole and its digest matches: it may be written."""

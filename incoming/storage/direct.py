@@ -32,9 +32,9 @@ it, or unmasking a WebSocket payload in place: ``incoming/unmasking.py``),
 while it is in the CPU's cache: hashing bytes that had left it cost 0.9 CPU
 s/GiB here against 0.56.
 
-How ``O_DIRECT`` writes go: the file is opened twice. The whole blocks of a write go through the
-``O_DIRECT`` descriptor, straight from the buffers; the unaligned bytes at
-either end go through the ordinary one, into pages the direct writes never
+How ``O_DIRECT`` writes go: the file is opened twice. The whole blocks of a
+write go through the ``O_DIRECT`` descriptor, straight from the buffers; the
+unaligned bytes at either end go through the ordinary one, into pages the direct writes never
 touch. Where the file system refuses ``O_DIRECT`` (at open or at the first
 write), every write is an ordinary buffered one.
 """

@@ -16,6 +16,7 @@ from incoming.ingest import (
     IdleTimer,
     Intake,
     WriteBudget,
+    small_write_for,
 )
 
 
@@ -49,7 +50,8 @@ class Holder:
 
 def make(offset: int = 0, limit: int = 64 << 20, clock: Clock | None = None,
          size: int | None = None):
-    upload, budget, holder = FakeUpload(offset, size), WriteBudget(limit, clock), Holder()
+    budget = WriteBudget(limit, clock, SMALL_WRITE if clock else 0)
+    upload, holder = FakeUpload(offset, size), Holder()
     acks: list[int] = []
     failures: list[Any] = []
     intake = Intake(upload, None, budget, holder, acks.append, failures.append)
@@ -209,3 +211,28 @@ def test_closing_forgets_a_waiting_small_write():
     assert not clock.getDelayedCalls()
     clock.advance(SMALL_WRITE_DELAY)
     assert upload.writes == [] and budget.used == 0
+
+
+def test_a_small_window_makes_small_writes_smaller():
+    """Writes wait only below half the window: a client that stopped at its window must not
+    wait SMALL_WRITE_DELAY for every window's worth of acknowledgements."""
+    assert small_write_for(16 << 20) == SMALL_WRITE
+    assert small_write_for(64 << 10) == 32 << 10
+    clock = Clock()
+    upload, holder, acks = FakeUpload(0, 1 << 20), Holder(), []
+    budget = WriteBudget(64 << 20, clock, small_write_for(64 << 10))
+    intake = Intake(upload, None, budget, holder, acks.append, lambda failure: None)
+    intake.take([b"w" * (32 << 10)])
+    intake.message_end()
+    assert [(o, n) for o, n, _ in upload.writes] == [(0, 32 << 10)]
+
+
+def test_without_a_small_write_size_nothing_waits():
+    """A budget given a clock but no small-write size writes every message as it ends."""
+    clock = Clock()
+    upload, holder = FakeUpload(0, 1 << 20), Holder()
+    intake = Intake(upload, None, WriteBudget(64 << 20, clock), holder, lambda o: None,
+                    lambda failure: None)
+    intake.take([b"x"])
+    intake.message_end()
+    assert len(upload.writes) == 1 and not clock.getDelayedCalls()

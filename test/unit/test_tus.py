@@ -14,7 +14,7 @@ from twisted.internet.testing import StringTransport
 from twisted.web.resource import Resource
 
 from incoming.config import Config
-from incoming.ingest import SMALL_WRITE_DELAY
+from incoming.ingest import SMALL_WRITE, SMALL_WRITE_DELAY
 from incoming.limits import ConnectionLimits
 from incoming.tus import BATCH_BYTES, TusFace, is_tus_path
 from incoming.web import IncomingSite, redacted_uri
@@ -358,7 +358,7 @@ def test_small_pieces_of_a_body_wait_for_more_but_its_last_byte_does_not(
     first piece has waited SMALL_WRITE_DELAY (the ingest core's rule), and the body's last
     byte goes at once, so the answer does not wait."""
     tus = Tus(tmp_path)
-    tus.face.budget.clock = tus.server.clock
+    tus.face.budget.clock, tus.face.budget.small_write = tus.server.clock, SMALL_WRITE
     ticket = tus.server.ticket()
     channel, transport = tus.open_patch(ticket.id, 100_000)
     channel.dataReceived(b"a" * 10_000)
