@@ -130,6 +130,16 @@ def parse_log_format(value: object) -> str:
     return text
 
 
+ACKNOWLEDGE_MODES = ("kernel", "device")
+
+
+def parse_acknowledge(value: object) -> str:
+    text = str(value).strip().lower()
+    if text not in ACKNOWLEDGE_MODES:
+        raise ValueError(f"{value!r} is not kernel or device")
+    return text
+
+
 def parse_file_mode(value: object) -> int:
     """An octal permission mode such as ``0640``."""
     text = str(value).strip()
@@ -224,6 +234,11 @@ OPTIONS: tuple[Option, ...] = (
            "expires."),
     Option("storage_threads", parse_count, "4",
            "Threads that write and hash uploaded bytes, off the network thread."),
+    Option("acknowledge", parse_acknowledge, "device",
+           "When received bytes count as written and are acknowledged: device = written to the "
+           "storage device (O_DIRECT); kernel = handed to the operating system (buffered "
+           "writes, each upload's write-back started at once and bounded). Either way the "
+           "file is fdatasynced before it is stored."),
     Option("fast_receive", parse_bool, "true",
            "Read WebSocket payloads straight into storage and unmask them there (relies on "
            "Twisted's and Autobahn's internals, checked at start-up); false: their public "
@@ -305,6 +320,7 @@ class Config:
     handover_max_delay: float = _default("handover_max_delay")
     ticket_lifetime: float = _default("ticket_lifetime")
     storage_threads: int = _default("storage_threads")
+    acknowledge: str = _default("acknowledge")
     fast_receive: bool = _default("fast_receive")
     file_mode: int = _default("file_mode")
     file_group: str = _default("file_group")

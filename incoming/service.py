@@ -32,7 +32,7 @@ from incoming.errors import ErrorCode
 from incoming.frontend import frontend_resource
 from incoming.callback_policy import CallbackPolicy, make_callback_client
 from incoming.handover import Handover, RetryPolicy
-from incoming.ingest import WriteBudget
+from incoming.ingest import WriteBudget, small_write_for
 from incoming.internals import probe, report
 from incoming.limits import (
     ConnectionLimits,
@@ -222,7 +222,8 @@ def make_service(config: Config, reactor: Any, log_to: Any = None) -> MultiServi
     registry, leases, shared_state = open_state(config, reactor)
     pool = ThreadPool(minthreads=1, maxthreads=config.storage_threads, name="incoming-storage")
     storage = FileSystemStorage(config.storage_dir, reactor, pool, config.write_buffer_size,
-                                file_mode=config.file_mode, file_gid=checked.file_gid)
+                                file_mode=config.file_mode, file_gid=checked.file_gid,
+                                on_device=config.acknowledge == "device")
     policy = RetryPolicy(attempt_timeout=config.handover_attempt_timeout,
                          total_timeout=config.handover_timeout,
                          max_delay=config.handover_max_delay)
@@ -245,7 +246,8 @@ def make_service(config: Config, reactor: Any, log_to: Any = None) -> MultiServi
     janitor.setServiceParent(top)
 
     backend_ports: list[ListeningService] = []
-    budget = WriteBudget(config.write_buffer_size)  # one bound for every face's bytes
+    # One bound for every face's bytes; small writes wait a little to be gathered.
+    budget = WriteBudget(config.write_buffer_size, reactor, small_write_for(config.window_size))
     upload_factory = UploadFactory(office, config, reactor, limits, fast_path, budget)
     # One write budget for every face: the tus face shares the WebSocket face's.
     tus = TusFace(office, config, reactor, limits, budget)
