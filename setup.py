@@ -24,6 +24,8 @@ setup(
         "attrs>=23.1",
         "service-identity>=24.1",
         "prometheus-client>=0.20",
+        # S3-compatible object storage (--storage s3://…): signing and the S3 API from botocore.
+        "botocore>=1.34,<2",
     ],
     extras_require={
         "test": [
@@ -32,6 +34,8 @@ setup(
             "hypothesis>=6.100",
             "standardwebhooks>=1.0",
             "tuspy==1.1.0",
+            "moto[server]>=5.0,<6",
+            "boto3>=1.34,<2",
             "ruff>=0.6",
             "mypy>=1.11",
             "mypy-zope>=1.0",

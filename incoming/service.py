@@ -42,7 +42,9 @@ from incoming.limits import (
 from incoming.observability import observability
 from incoming.office import TicketOffice
 from incoming.registry.sqlite import SQLiteRegistry
+from incoming.storage import Storage, s3, sha256state
 from incoming.storage.filesystem import FileSystemStorage
+from incoming.storage.location import S3Location
 from incoming.tus import TusFace, is_tus_path
 from incoming.upload_protocol import UploadFactory
 from incoming.webhooks import signing_keys
@@ -201,6 +203,21 @@ class IncomingService(MultiService):
         return super().setServiceParent(parent)
 
 
+def _storage(config: Config, checked: Plan, reactor: Any, pool: ThreadPool) -> Storage:
+    """Files in storage_dir, or objects in S3-compatible storage (parts spooled there)."""
+    if not config.storage:
+        return FileSystemStorage(config.storage_dir, reactor, pool, config.write_buffer_size,
+                                 file_mode=config.file_mode, file_gid=checked.file_gid)
+    try:
+        sha256state.check()
+        client = s3.make_client(config.s3_endpoint_url, config.s3_region, config.s3_profile,
+                                connections=config.storage_threads)
+    except (ValueError, sha256state.HashStateError) as e:
+        raise ConfigError("storage", f"cannot use {config.storage}: {e}") from None
+    return s3.S3Storage(S3Location.parse(config.storage), config.storage_dir, client, reactor,
+                        pool, config.write_buffer_size, config.s3_part_size)
+
+
 def make_service(config: Config, reactor: Any, log_to: Any = None) -> MultiService:
     checked = plan(config, reactor)
     tune_allocator()
@@ -213,8 +230,7 @@ def make_service(config: Config, reactor: Any, log_to: Any = None) -> MultiServi
     except (OSError, sqlite3.Error) as e:
         raise ConfigError("storage_dir", f"cannot use {config.storage_dir}: {e}") from None
     pool = ThreadPool(minthreads=1, maxthreads=config.storage_threads, name="incoming-storage")
-    storage = FileSystemStorage(config.storage_dir, reactor, pool, config.write_buffer_size,
-                                file_mode=config.file_mode, file_gid=checked.file_gid)
+    storage = _storage(config, checked, reactor, pool)
     policy = RetryPolicy(attempt_timeout=config.handover_attempt_timeout,
                          total_timeout=config.handover_timeout,
                          max_delay=config.handover_max_delay)
