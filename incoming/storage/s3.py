@@ -27,16 +27,16 @@ in the storage thread pool, never on the reactor.
 
 from __future__ import annotations
 
-import collections
 import os
 import shutil
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
-from twisted.internet.defer import Deferred, fail, inlineCallbacks, succeed
+from twisted.internet.defer import Deferred, fail, inlineCallbacks
 from twisted.internet.interfaces import IReactorFromThreads
 from twisted.internet.threads import deferToThreadPool
+from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
 from incoming.errors import ErrorCode, IncomingError
@@ -44,6 +44,7 @@ from incoming.storage.direct import BUFFER_SIZE, Buffers, Landing, Piece, take_i
 from incoming.storage.filesystem import Lane, StoredFile
 from incoming.storage.location import S3Location, split_object_url
 from incoming.storage.s3calls import MANIFEST_SUFFIX, Manifest, S3Calls
+from incoming.storage.s3parts import PartSender, Sealed
 from incoming.storage.sha256state import ResumableSha256
 
 MAX_PARTS = 10_000
@@ -84,17 +85,6 @@ def make_client(endpoint_url: str = "", region: str = "", profile: str = "",
             config=BotoConfig(max_pool_connections=connections, retries={"mode": "standard"}))
     except BotoCoreError as e:
         raise ValueError(str(e)) from None
-
-
-@attrs.frozen
-class Sealed:
-    """A full part (or the last one) in the spool, ready to send."""
-
-    number: int
-    path: str
-    size: int
-    hash_state: str
-    """The SHA-256 state after this part's last byte."""
 
 
 class S3Storage:
@@ -154,9 +144,9 @@ class S3Storage:
 class S3Partial:
     """One upload's bytes so far: spooled, sent part by part, hashed on the way in.
 
-    The intake lane owns ``_hash``, ``_spooled`` and ``_file``; the sender
-    lane owns ``_manifest`` (which :meth:`open` also sets, with both lanes
-    idle). ``offset`` and ``_unsent`` change on the reactor thread only.
+    The intake lane owns ``_hash``, ``_spooled`` and ``_file``; :meth:`open`
+    (with everything idle) reads the manifest and hands it to the sender.
+    ``offset`` changes on the reactor thread only.
     """
 
     def __init__(self, calls: S3Calls, key: str, url: Callable[[str], str], spool: str,
@@ -170,14 +160,12 @@ class S3Partial:
         """For a new upload; a manifest's own part size wins."""
         self._buffers = buffers
         self._intake = Lane(reactor, pool)
-        self._sender = Lane(reactor, pool)
+        self._sender = PartSender(calls, key, reactor, pool)
         self._on_offset = on_offset
-        self._manifest: Manifest | None = None
+        self._part_size_now = part_size  # intake lane: the manifest's
         self._hash: ResumableSha256 | None = None
         self._spooled = 0
         self._file: tuple[int, int] | None = None  # (part number, descriptor)
-        self._unsent: collections.deque[_Sending] = collections.deque()
-        self._last_etag = ""  # sender lane: of the last, smaller part, sent by complete()
         self.offset = 0
 
     # -- the public operations ----------------------------------------------------------------
@@ -186,10 +174,14 @@ class S3Partial:
         """Find the upload (or begin it) and where it stands; fires with the offset."""
         def when_idle(_: None) -> Deferred[Any]:
             self._intake.reset()
-            self._sender.reset()
             return self._intake.submit(self._open_in_thread)
 
-        return self.idle().addCallback(when_idle).addCallback(self._send_all)
+        def opened(result: tuple[Manifest, int, list[Sealed]]) -> int:
+            manifest, offset, sealed = result
+            self._sender.start(manifest)
+            return self._send_all((offset, sealed))
+
+        return self.idle().addCallback(when_idle).addCallback(opened)
 
     reopen = open
     """Always from what the manifest and the spool say: nothing else is trusted after a
@@ -213,7 +205,7 @@ class S3Partial:
         """Send the last part and complete the upload; fires with the stored object."""
         def sealed(last: tuple[int, list[Sealed]]) -> Deferred[StoredFile]:
             size = self._send_all(last)
-            return self._sender.submit(self._complete_in_thread, size)
+            return self._sender.idle().addCallback(lambda _: self._finish(size))
 
         return self._intake.idle().addCallback(
             lambda _: self._intake.submit(self._seal_last_in_thread)).addCallback(sealed)
@@ -232,41 +224,51 @@ class S3Partial:
     # -- on the reactor -------------------------------------------------------------------------
 
     def _send_all(self, spooled: tuple[int, list[Sealed]]) -> int:
-        """Queue the sealed parts for the sender; returns the offset spooled."""
+        """Hand the sealed parts to the sender; returns the offset spooled."""
         offset, sealed = spooled
         for part in sealed:
-            self._unsent.append(_Sending(self._sender.submit(self._send_in_thread, part)))
+            self._sender.send(part)
         self.offset = offset
         self._on_offset(offset)
         return offset
 
     def _keep_pace(self, offset: int) -> Deferred[int]:
-        """A write is acknowledged once the sender is at most UNSENT_PARTS parts behind, and
-        fails if the sender failed (the next hello starts again from what is safe)."""
-        while self._unsent and self._unsent[0].finished:
-            self._unsent.popleft()
+        """A write is acknowledged once at most UNSENT_PARTS parts wait to be sent, and fails
+        if sending failed (the next hello starts again from what is safe)."""
+        def check(_: None) -> int | Failure:
+            return offset if self._sender.broken is None else self._sender.broken
+
+        return self._sender.wait_for(UNSENT_PARTS).addCallback(check)
+
+    def _finish(self, size: int) -> Deferred[StoredFile]:
+        """Every part is sent: record the outcome in the manifest, then complete."""
+        manifest = self._sender.manifest
+        assert manifest is not None
         if self._sender.broken is not None:
             return fail(self._sender.broken)
-        if len(self._unsent) <= UNSENT_PARTS:
-            return succeed(offset)
-        return self._unsent[0].wait().addCallback(lambda _: self._keep_pace(offset))
+        if not manifest.final_sha256:
+            assert self._hash is not None  # the intake is idle
+            last = [self._sender.last_etag] if manifest.sent < size else []
+            manifest = attrs.evolve(manifest, etags=manifest.etags + last, final_size=size,
+                                    final_sha256=self._hash.hexdigest())
+        return self._sender.after(self._complete_in_thread, manifest)
 
     # -- the intake lane ------------------------------------------------------------------------
 
-    def _open_in_thread(self) -> tuple[int, list[Sealed]]:
+    def _open_in_thread(self) -> tuple[Manifest, int, list[Sealed]]:
         """Read the manifest (or begin the upload), then take in what the spool still holds."""
         self._close_in_thread()
         manifest = self._calls.read_manifest(self._key)
         if manifest is not None and manifest.final_sha256:  # completing it failed half-way
-            self._manifest, self._spooled = manifest, manifest.final_size
-            return self._spooled, []
+            self._spooled = manifest.final_size
+            return manifest, self._spooled, []
         if manifest is None or not self._calls.upload_exists(self._key, manifest.upload_id):
             manifest = self._begin_in_thread(manifest is None)
-        self._manifest = manifest
+        self._part_size_now = manifest.part_size
         self._hash = ResumableSha256.restore(manifest.hash_state)
         self._spooled = manifest.sent
         sealed = self._take_in_spool(manifest)
-        return self._spooled, sealed
+        return manifest, self._spooled, sealed
 
     def _begin_in_thread(self, fresh: bool) -> Manifest:
         if fresh:  # a crash between starting an upload and writing its manifest left one
@@ -297,7 +299,7 @@ class S3Partial:
 
     def _spool_in_thread(self, offset: int, pieces: Sequence[Any],
                          buffers: list[Any]) -> tuple[int, list[Sealed]]:
-        if self._manifest is None or self._hash is None:
+        if self._hash is None:
             raise IncomingError(ErrorCode.STORAGE_FAILED, "the upload is not open")
         if offset != self._spooled:
             raise IncomingError(ErrorCode.STORAGE_FAILED,
@@ -309,8 +311,8 @@ class S3Partial:
 
     def _spool_view(self, view: memoryview, sealed: list[Sealed]) -> None:
         """Hash and spool ``view``, sealing each part it fills."""
-        assert self._manifest is not None and self._hash is not None
-        size = self._manifest.part_size
+        assert self._hash is not None
+        size = self._part_size_now
         while view:
             number, filled = self._spooled // size + 1, self._spooled % size
             chunk = view[:size - filled]
@@ -325,15 +327,11 @@ class S3Partial:
 
     def _seal_last_in_thread(self) -> tuple[int, list[Sealed]]:
         """Every byte is in: the part being filled, however small, is the last."""
-        assert self._manifest is not None
         self._close_in_thread()
-        if self._manifest.final_sha256:
-            return self._spooled, []  # completed already
-        assert self._hash is not None
-        filled = self._spooled % self._manifest.part_size
-        if not filled:
+        filled = self._spooled % self._part_size_now
+        if self._hash is None or not filled:  # nothing left, or completed already
             return self._spooled, []
-        number = self._spooled // self._manifest.part_size + 1
+        number = self._spooled // self._part_size_now + 1
         return self._spooled, [Sealed(number, self._spool_path(number), filled,
                                       self._hash.state())]
 
@@ -353,69 +351,21 @@ class S3Partial:
     def _spool_path(self, number: int) -> str:
         return os.path.join(self.path, str(number))
 
-    # -- the sender lane ------------------------------------------------------------------------
+    # -- after the sender -----------------------------------------------------------------------
 
-    def _send_in_thread(self, part: Sealed) -> None:
-        manifest = self._manifest
-        assert manifest is not None
-        if part.number != len(manifest.etags) + 1:
-            raise IncomingError(ErrorCode.STORAGE_FAILED,
-                                f"part {part.number} is not the next (that is "
-                                f"{len(manifest.etags) + 1})")
-        etag = self._calls.upload_part(self._key, manifest.upload_id, part.number, part.path,
-                                       part.size)
-        if part.size == manifest.part_size:  # the last, smaller part only counts once complete
-            manifest.etags.append(etag)
-            manifest.hash_state = part.hash_state
-            self._calls.write_manifest(self._key, manifest)
-            os.remove(part.path)
-        else:
-            self._last_etag = etag
-
-    def _complete_in_thread(self, size: int) -> StoredFile:
-        """Record the outcome in the manifest, then complete: a retry after a failure past
-        this point (even on another instance) completes with what the manifest says."""
-        manifest = self._manifest
-        assert manifest is not None
-        if not manifest.final_sha256:
-            assert self._hash is not None
-            etags = manifest.etags + ([self._last_etag] if manifest.sent < size else [])
-            final = attrs.evolve(manifest, etags=etags, final_size=size,
-                                 final_sha256=self._hash.hexdigest())
-            self._calls.write_manifest(self._key, final)
-            self._manifest = manifest = final
+    def _complete_in_thread(self, manifest: Manifest) -> StoredFile:
+        """Record the outcome in the manifest first: a retry after a failure past that point
+        (even on another instance) completes with what the manifest says."""
+        self._calls.write_manifest(self._key, manifest)
         if manifest.etags:
-            self._calls.complete(self._key, manifest.upload_id, manifest.etags, size)
+            self._calls.complete(self._key, manifest.upload_id, manifest.etags,
+                                 manifest.final_size)
         else:  # an empty file: S3 completes no upload without parts
             self._calls.put_empty(self._key)
             self._calls.abort_uploads(self._key)
         self._calls.delete(self._key + MANIFEST_SUFFIX)
         shutil.rmtree(self.path, ignore_errors=True)
-        return StoredFile(self._url(self._key), size, manifest.final_sha256)
-
-
-class _Sending:
-    """A part on its way: fires its waiters once sent (or failed: the sender lane keeps the
-    failure, and later writes hear it)."""
-
-    def __init__(self, sent: Deferred[None]) -> None:
-        self.finished = False
-        self._waiters: list[Deferred[None]] = []
-        sent.addBoth(self._finish)
-
-    def _finish(self, result: object) -> None:
-        """A failure is consumed here: ``Lane.broken`` carries it on to the next write."""
-        self.finished = True
-        waiters, self._waiters = self._waiters, []
-        for waiter in waiters:
-            waiter.callback(None)
-
-    def wait(self) -> Deferred[None]:
-        if self.finished:
-            return succeed(None)
-        waiter: Deferred[None] = Deferred()
-        self._waiters.append(waiter)
-        return waiter
+        return StoredFile(self._url(self._key), manifest.final_size, manifest.final_sha256)
 
 
 def _hash_file(path: str, most: int, update: Callable[[bytes], None]) -> int:
