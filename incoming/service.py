@@ -152,6 +152,8 @@ class Plan:
     """(description, endpoint) of each ``listen`` endpoint."""
     backend: tuple[tuple[str, Any], ...]
     """(description, endpoint) of each ``backend_listen`` endpoint."""
+    s3_client: Any = None
+    """With ``storage = "s3://…"``: the botocore client, credentials found."""
 
 
 def plan(config: Config, reactor: Any) -> Plan:
@@ -164,6 +166,7 @@ def plan(config: Config, reactor: Any) -> Plan:
         file_gid=_group_id(config.file_group),
         public=tuple(_endpoint("listen", d, reactor) for d in config.listen),
         backend=tuple(_endpoint("backend_listen", d, reactor) for d in config.backend_listen),
+        s3_client=_s3_client(config),
     )
 
 
@@ -203,19 +206,28 @@ class IncomingService(MultiService):
         return super().setServiceParent(parent)
 
 
-def _storage(config: Config, checked: Plan, reactor: Any, pool: ThreadPool) -> Storage:
-    """Files in storage_dir, or objects in S3-compatible storage (parts spooled there)."""
+def _s3_client(config: Config) -> Any:
     if not config.storage:
-        return FileSystemStorage(config.storage_dir, reactor, pool, config.write_buffer_size,
-                                 file_mode=config.file_mode, file_gid=checked.file_gid)
+        return None
     try:
         sha256state.check()
-        client = s3.make_client(config.s3_endpoint_url, config.s3_region, config.s3_profile,
-                                connections=config.storage_threads)
+        return s3.make_client(config.s3_endpoint_url, config.s3_region, config.s3_profile,
+                              connections=config.storage_threads)
     except (ValueError, sha256state.HashStateError) as e:
         raise ConfigError("storage", f"cannot use {config.storage}: {e}") from None
-    return s3.S3Storage(S3Location.parse(config.storage), config.storage_dir, client, reactor,
-                        pool, config.write_buffer_size, config.s3_part_size)
+
+
+def _storage(config: Config, checked: Plan, reactor: Any, pool: ThreadPool) -> Storage:
+    """Files in storage_dir, or objects in S3-compatible storage (parts spooled there)."""
+    if checked.s3_client is None:
+        return FileSystemStorage(config.storage_dir, reactor, pool, config.write_buffer_size,
+                                 file_mode=config.file_mode, file_gid=checked.file_gid)
+    log.info("storage: objects in {storage} at {endpoint}, parts spooled in {spool}",
+             storage=config.storage, endpoint=checked.s3_client.meta.endpoint_url,
+             spool=os.path.join(config.storage_dir, "s3-spool"), event="storage")
+    return s3.S3Storage(S3Location.parse(config.storage), config.storage_dir,
+                        checked.s3_client, reactor, pool, config.write_buffer_size,
+                        config.s3_part_size)
 
 
 def make_service(config: Config, reactor: Any, log_to: Any = None) -> MultiService:

@@ -76,6 +76,7 @@ def test_a_websocket_upload_lands_in_the_bucket(server: IncomingServer, api: Bac
         assert upload.wait_done(30) == "finished", upload.summary()
     [callback] = backend.callbacks_for(ticket)
     assert_stored(s3, callback.form, ticket, data)
+    assert f"storage: objects in s3://{s3.bucket}/{PREFIX} at {s3.endpoint}" in server.log
 
 
 def test_a_tus_upload_lands_in_the_bucket(server: IncomingServer, api: BackendAPI,

@@ -8,10 +8,12 @@ import json
 import os
 
 import pytest
+from twisted.internet.testing import MemoryReactorClock
 
 from incoming.config import Config, ConfigError
 from incoming.errors import ErrorCode, IncomingError
 from incoming.handover import callback_form
+from incoming.service import make_service
 from incoming.storage.location import S3Location
 from incoming.storage.s3 import MAX_PARTS, MIN_PART_SIZE, UNSENT_PARTS, S3Storage, part_size
 from incoming.storage.s3calls import MANIFEST_SUFFIX
@@ -262,6 +264,23 @@ def test_the_callback_names_bucket_and_key_of_an_object():
     assert (form["bucket"], form["key"]) == ("bucket", "in/sub/T1")
     assert "bucket" not in dict(callback_form(Ticket(id="T2", signal_finish_url="http://b/",
                                                      path="/var/f")))
+
+
+def test_a_server_without_credentials_does_not_start(monkeypatch, tmp_path):
+    """No AWS credentials anywhere: one line naming the option, and nothing created."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                 "AWS_PROFILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                 "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_WEB_IDENTITY_TOKEN_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    config = Config.from_values({"storage": "s3://bucket/in",
+                                 "storage_dir": str(tmp_path / "store")})
+    with pytest.raises(ConfigError, match="^storage: cannot use s3://bucket/in: no AWS "
+                       "credentials"):
+        make_service(config, MemoryReactorClock())
+    assert not (tmp_path / "store").exists()
 
 
 def test_the_storage_option_takes_only_s3_urls():
