@@ -260,7 +260,7 @@ class S3Partial:
         self._close_in_thread()
         manifest = self._calls.read_manifest(self._key)
         if manifest is not None and manifest.final_sha256:  # completing it failed half-way
-            self._spooled = manifest.final_size
+            self._hash, self._spooled = None, manifest.final_size  # nothing more to send
             return manifest, self._spooled, []
         if manifest is None or not self._calls.upload_exists(self._key, manifest.upload_id):
             manifest = self._begin_in_thread(manifest is None)

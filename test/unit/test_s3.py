@@ -214,9 +214,10 @@ def test_remove_deletes_a_stored_object_and_refuses_others(tmp_path):
     assert isinstance(refused.value, IncomingError)
 
 
-def test_a_completion_that_failed_half_way_is_finished_by_the_next_attempt(tmp_path):
+@pytest.mark.parametrize("where", ["a", "b"], ids=["same-instance", "another-instance"])
+def test_a_completion_that_failed_half_way_is_finished_by_the_next_attempt(tmp_path, where):
     """The manifest records the outcome before completing: when completing went through but
-    its answer (or the cleanup) failed, the next attempt, here on another instance, finds
+    its answer (or the cleanup) failed, the next attempt, here or on another instance, finds
     the object in place and stores it with the right SHA-256."""
     stub = StubS3()
     partial = storage(tmp_path, stub, "a").partial("T1", len(DATA))
@@ -224,7 +225,7 @@ def test_a_completion_that_failed_half_way_is_finished_by_the_next_attempt(tmp_p
     write_in_pieces(partial, DATA)
     stub.fail["delete_object"] = client_error("InternalError", "DeleteObject")
     assert isinstance(value(partial.complete()).value, IncomingError)
-    again = storage(tmp_path, stub, "b").partial("T1", len(DATA))
+    again = partial if where == "a" else storage(tmp_path, stub, "b").partial("T1", len(DATA))
     assert value(again.open()) == len(DATA)
     assert value(again.complete()).sha256 == hashlib.sha256(DATA).hexdigest()
     assert stub.objects == {KEY: DATA}
