@@ -45,6 +45,7 @@ from incoming.registry.sqlite import SQLiteRegistry
 from incoming.storage import Storage, s3, sha256state
 from incoming.storage.filesystem import FileSystemStorage
 from incoming.storage.location import S3Location
+from incoming.storage.s3parts import PARTS_AT_ONCE
 from incoming.tus import TusFace, is_tus_path
 from incoming.upload_protocol import UploadFactory
 from incoming.webhooks import signing_keys
@@ -206,13 +207,19 @@ class IncomingService(MultiService):
         return super().setServiceParent(parent)
 
 
+def _storage_pool_size(config: Config) -> int:
+    """With object storage, each of the ``storage_threads`` uploads at a time also sends
+    parts, several at once: threads that wait for the network cost little."""
+    return config.storage_threads * (1 + PARTS_AT_ONCE if config.storage else 1)
+
+
 def _s3_client(config: Config) -> Any:
     if not config.storage:
         return None
     try:
         sha256state.check()
         return s3.make_client(config.s3_endpoint_url, config.s3_region, config.s3_profile,
-                              connections=config.storage_threads)
+                              connections=config.storage_threads * PARTS_AT_ONCE)
     except (ValueError, sha256state.HashStateError) as e:
         raise ConfigError("storage", f"cannot use {config.storage}: {e}") from None
 
@@ -241,7 +248,7 @@ def make_service(config: Config, reactor: Any, log_to: Any = None) -> MultiServi
         registry = SQLiteRegistry(os.path.join(config.storage_dir, "tickets.sqlite3"))
     except (OSError, sqlite3.Error) as e:
         raise ConfigError("storage_dir", f"cannot use {config.storage_dir}: {e}") from None
-    pool = ThreadPool(minthreads=1, maxthreads=config.storage_threads, name="incoming-storage")
+    pool = ThreadPool(minthreads=1, maxthreads=_storage_pool_size(config), name="incoming-storage")
     storage = _storage(config, checked, reactor, pool)
     policy = RetryPolicy(attempt_timeout=config.handover_attempt_timeout,
                          total_timeout=config.handover_timeout,

@@ -233,12 +233,13 @@ class S3Partial:
         return offset
 
     def _keep_pace(self, offset: int) -> Deferred[int]:
-        """A write is acknowledged once at most UNSENT_PARTS parts wait to be sent, and fails
+        """A write is acknowledged once at most UNSENT_PARTS parts wait for their turn to be
+        sent (besides the PARTS_AT_ONCE on their way), and fails
         if sending failed (the next hello starts again from what is safe)."""
         def check(_: None) -> int | Failure:
             return offset if self._sender.broken is None else self._sender.broken
 
-        return self._sender.wait_for(UNSENT_PARTS).addCallback(check)
+        return self._sender.wait_for_room(UNSENT_PARTS).addCallback(check)
 
     def _finish(self, size: int) -> Deferred[StoredFile]:
         """Every part is sent: record the outcome in the manifest, then complete."""

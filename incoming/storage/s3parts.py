@@ -66,11 +66,6 @@ class PartSender:
     def broken(self) -> Failure | None:
         return self._failure or self._recorder.broken
 
-    @property
-    def backlog(self) -> int:
-        """Sealed parts not yet recorded."""
-        return len(self._waiting) + len(self._sending) + len(self._landed)
-
     def start(self, manifest: Manifest) -> None:
         """Begin (again) from ``manifest``; only when idle."""
         self.manifest = manifest
@@ -84,9 +79,10 @@ class PartSender:
         self._waiting.append(part)
         self._pump()
 
-    def wait_for(self, most: int) -> Deferred[None]:
-        """Fires once at most ``most`` parts are unrecorded, or sending failed."""
-        return self._watch(lambda: self.backlog <= most)
+    def wait_for_room(self, most: int) -> Deferred[None]:
+        """Fires once at most ``most`` parts wait for their turn to be sent (or sending
+        failed)."""
+        return self._watch(lambda: len(self._waiting) <= most)
 
     def idle(self) -> Deferred[Any]:
         """Fires once every part is sent and recorded (or sending failed)."""

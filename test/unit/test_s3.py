@@ -17,6 +17,7 @@ from incoming.service import make_service
 from incoming.storage.location import S3Location
 from incoming.storage.s3 import MAX_PARTS, MIN_PART_SIZE, UNSENT_PARTS, S3Storage, part_size
 from incoming.storage.s3calls import MANIFEST_SUFFIX
+from incoming.storage.s3parts import PARTS_AT_ONCE
 from incoming.storage.sha256state import HashStateError, ResumableSha256
 from incoming.tickets import State, Ticket
 from test.support.doubles import HeldThreads, ImmediateThreads
@@ -158,14 +159,15 @@ def test_a_failed_part_fails_the_write_and_loses_nothing(tmp_path):
 
 
 def test_writes_wait_when_the_sender_falls_behind(tmp_path):
-    """At most UNSENT_PARTS full parts wait to be sent; a write past that is acknowledged
-    only once the oldest is sent."""
+    """PARTS_AT_ONCE parts go out at once and at most UNSENT_PARTS more wait for their turn;
+    a write past that is acknowledged only once a part is sent."""
     stub = StubS3()
     threads = HeldThreads()
     partial = storage(tmp_path, stub, threads=threads).partial("T1", 10 * PART)
     partial.open()
     threads.run()
-    writes = [partial.write(n * PART, [DATA[:PART]]) for n in range(UNSENT_PARTS + 1)]
+    room = PARTS_AT_ONCE + UNSENT_PARTS
+    writes = [partial.write(n * PART, [DATA[:PART]]) for n in range(room + 1)]
     intake, threads.held = threads.held, []
     for call, args in intake:  # the intake runs; the parts it seals wait to be sent
         call(*args)
@@ -173,9 +175,9 @@ def test_writes_wait_when_the_sender_falls_behind(tmp_path):
     acknowledged: list[int] = []
     for write in writes:
         write.addCallback(acknowledged.append)
-    assert acknowledged == [(n + 1) * PART for n in range(UNSENT_PARTS)]
+    assert acknowledged == [(n + 1) * PART for n in range(room)]
     threads.run()
-    assert acknowledged == [(n + 1) * PART for n in range(UNSENT_PARTS + 1)]
+    assert acknowledged == [(n + 1) * PART for n in range(room + 1)]
 
 
 def test_an_empty_file_is_stored_without_parts(tmp_path):
