@@ -16,13 +16,15 @@ What an acknowledgement means: the bytes are in this instance's spool
 page cache do) or in a completed part. A client that comes back to this
 instance resumes from its last acknowledged byte; one that reaches another
 instance resumes from the last completed part (the other instance cannot see
-this one's spool) and sends less than a part again. A part is sent at most
-:data:`UNSENT_PARTS` parts behind the spool; past that, writes wait for the
-object storage, which is how a slow store slows the client down.
+this one's spool) and sends the rest again. Parts go up to
+:data:`~incoming.storage.s3parts.PARTS_AT_ONCE` at a time, and at most
+:data:`UNSENT_PARTS` more wait for their turn; past that, writes wait for
+the object storage, which is how a slow store slows the client down.
 
-Two lanes per upload (``filesystem.Lane``): the intake copies, hashes and
-spools; the sender uploads parts and writes the manifest. Every S3 call runs
-in the storage thread pool, never on the reactor.
+Per upload, the intake lane (``filesystem.Lane``) copies, hashes and spools;
+the :class:`~incoming.storage.s3parts.PartSender` sends parts and records
+them in the manifest. Every S3 call runs in the storage thread pool, never
+on the reactor.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ MAX_PARTS = 10_000
 MIN_PART_SIZE = 5 << 20
 """S3's smallest part (but the last)."""
 UNSENT_PARTS = 2
-"""Full parts that may wait in the spool to be sent before writes wait for the sender."""
+"""Full parts that may wait for their turn to be sent before writes wait for the sender."""
 _PART_ROUNDING = 1 << 16
 _READ_BLOCK = 1 << 20
 
@@ -190,7 +192,7 @@ class S3Partial:
     def write(self, offset: int, pieces: Sequence[bytes | Piece],
               buffers: list[Any] | None = None) -> Deferred[int]:
         """Append ``pieces`` at ``offset``; fires with the new offset once spooled (and once
-        at most :data:`UNSENT_PARTS` full parts wait to be sent)."""
+        at most :data:`UNSENT_PARTS` full parts wait for their turn to be sent)."""
         if buffers is None:
             buffers = self._buffers.take(offset, sum(len(piece) for piece in pieces))
         spooled = self._intake.submit(self._spool_in_thread, offset, pieces, buffers)
