@@ -158,6 +158,22 @@ def test_a_failed_part_fails_the_write_and_loses_nothing(tmp_path):
     assert stub.objects[KEY] == DATA
 
 
+def test_an_unreachable_store_refuses_the_hello_with_a_retryable_error(tmp_path):
+    """No connection to the object store when a client says hello: storage_failed, naming
+    what could not be done; the next hello tries again."""
+    from botocore.exceptions import EndpointConnectionError
+
+    stub = StubS3()
+    stub.fail["get_object"] = EndpointConnectionError(endpoint_url="http://s3.example")
+    partial = storage(tmp_path, stub).partial("T1", len(DATA))
+    failed = value(partial.open())
+    assert isinstance(failed.value, IncomingError)
+    assert failed.value.code is ErrorCode.STORAGE_FAILED
+    assert failed.value.message.startswith("object storage: cannot read the upload's manifest")
+    assert "http://s3.example" in failed.value.message
+    assert value(partial.open()) == 0
+
+
 def test_writes_wait_when_the_sender_falls_behind(tmp_path):
     """PARTS_AT_ONCE parts go out at once and at most UNSENT_PARTS more wait for their turn;
     a write past that is acknowledged only once a part is sent."""
