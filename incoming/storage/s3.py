@@ -105,7 +105,6 @@ class S3Storage:
         self._pool = pool
         self._buffers = Buffers(keep=buffered_bytes // BUFFER_SIZE)
         self._smallest_part = smallest_part
-        self._offsets: dict[str, int] = {}
 
     def landing(self, offset: int) -> Landing:
         return Landing(self._buffers, offset)
@@ -115,13 +114,12 @@ class S3Storage:
         return S3Partial(
             self._calls, self.location.key(ticket_id), self.location.url,
             os.path.join(self._spool, ticket_id), part_size(size, self._smallest_part),
-            self._buffers, self._reactor, self._pool,
-            on_offset=lambda offset: self._offsets.__setitem__(ticket_id, offset))
+            self._buffers, self._reactor, self._pool)
 
     def partial_size(self, ticket_id: str) -> int:
-        """The bytes this instance last knew of (another instance's are not asked for: this
-        answers without waiting)."""
-        return self._offsets.get(ticket_id, 0)
+        """0: where an upload stands is in the bucket, and this answers without waiting (the
+        office falls back on the count saved when the upload's last client left)."""
+        return 0
 
     def remove(self, path: str) -> Deferred[None]:
         """Delete a stored object (``s3://BUCKET/KEY``, one of ours)."""
@@ -132,7 +130,6 @@ class S3Storage:
 
     def remove_partial(self, ticket_id: str) -> Deferred[None]:
         """Abort the ticket's multipart upload, delete its manifest and its spool."""
-        self._offsets.pop(ticket_id, None)
         return deferToThreadPool(self._reactor, self._pool, self._remove_partial_in_thread,
                                  ticket_id)
 
@@ -153,7 +150,7 @@ class S3Partial:
 
     def __init__(self, calls: S3Calls, key: str, url: Callable[[str], str], spool: str,
                  part_size: int, buffers: Buffers, reactor: IReactorFromThreads,
-                 pool: ThreadPool, on_offset: Callable[[int], None] = lambda _: None) -> None:
+                 pool: ThreadPool) -> None:
         self.path = spool
         self._calls = calls
         self._key = key
@@ -163,7 +160,6 @@ class S3Partial:
         self._buffers = buffers
         self._intake = Lane(reactor, pool)
         self._sender = PartSender(calls, key, reactor, pool)
-        self._on_offset = on_offset
         self._part_size_now = part_size  # intake lane: the manifest's
         self._hash: ResumableSha256 | None = None
         self._spooled = 0
@@ -231,7 +227,6 @@ class S3Partial:
         for part in sealed:
             self._sender.send(part)
         self.offset = offset
-        self._on_offset(offset)
         return offset
 
     def _keep_pace(self, offset: int) -> Deferred[int]:
