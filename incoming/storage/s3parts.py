@@ -59,6 +59,9 @@ class PartSender:
         self._waiting: collections.deque[Sealed] = collections.deque()
         self._sending: set[int] = set()
         self._landed: dict[int, tuple[str, Sealed]] = {}
+        self._unwritten: list[str] = []
+        """Spool files of parts recorded in :attr:`manifest` but not yet in the bucket's."""
+        self._writing = False
         self._failure: Failure | None = None
         self._watchers: list[tuple[Callable[[], bool], Deferred[None]]] = []
 
@@ -72,6 +75,7 @@ class PartSender:
         self.last_etag = ""
         self._waiting.clear()
         self._landed.clear()
+        self._unwritten.clear()
         self._failure = None
         self._recorder.reset()
 
@@ -118,19 +122,32 @@ class PartSender:
         self._notify()
 
     def _record(self) -> None:
-        """Parts that now follow on without a gap go into the manifest, in one write."""
+        """Parts that now follow on without a gap go into the manifest."""
         assert self.manifest is not None
-        recorded: list[str] = []
         while len(self.manifest.etags) + 1 in self._landed:
             etag, part = self._landed.pop(len(self.manifest.etags) + 1)
             self.manifest.etags.append(etag)
             self.manifest.hash_state = part.hash_state
-            recorded.append(part.path)
-        if recorded:
-            snapshot = attrs.evolve(self.manifest, etags=list(self.manifest.etags))
-            written = self._recorder.submit(self._record_in_thread, snapshot, recorded)
-            written.addErrback(lambda _: None)  # the lane keeps the failure: see broken
-            written.addBoth(lambda _: self._notify())
+            self._unwritten.append(part.path)
+        if self._unwritten and not self._writing:
+            self._write_manifest()
+
+    def _write_manifest(self) -> None:
+        """One manifest write at a time: parts that land meanwhile go into the next one,
+        so a busy store gets fewer writes, never a manifest behind an older one."""
+        assert self.manifest is not None
+        snapshot = attrs.evolve(self.manifest, etags=list(self.manifest.etags))
+        spooled, self._unwritten = self._unwritten, []
+        self._writing = True
+        written = self._recorder.submit(self._record_in_thread, snapshot, spooled)
+        written.addErrback(lambda _: None)  # the lane keeps the failure: see broken
+        written.addBoth(self._written)
+
+    def _written(self, _: object) -> None:
+        self._writing = False
+        if self._unwritten and self._recorder.broken is None:
+            self._write_manifest()
+        self._notify()
 
     def _failed(self, failure: Failure, part: Sealed) -> None:
         self._sending.discard(part.number)
