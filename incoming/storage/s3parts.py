@@ -4,8 +4,9 @@ Object stores answer one connection slowly and many quickly: boto3 sends ten
 parts at once. So parts go side by side (:data:`PARTS_AT_ONCE`), each in a
 pool thread; the manifest, though, only ever says "parts 1 to n are there"
 with the hash state after part n, so parts are recorded in order, one
-manifest write at a time (a lane of their own), and a part's spool file goes
-only once the manifest that names it is written. Reactor thread only, but for
+manifest write at a time (a lane of their own; parts that land during a
+write go into the next), and a part's spool file goes only once the
+manifest that names it is written. Reactor thread only, but for
 the work it sends to threads.
 """
 
