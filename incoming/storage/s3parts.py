@@ -28,7 +28,7 @@ from incoming.errors import IncomingError
 from incoming.storage.filesystem import Lane, storage_error
 from incoming.storage.s3calls import Manifest, S3Calls
 
-PARTS_AT_ONCE = 4
+PARTS_AT_ONCE = 8
 """Parts of one upload being sent at the same time."""
 
 
