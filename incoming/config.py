@@ -21,6 +21,8 @@ from typing import Any
 
 import attrs
 
+from incoming.storage.location import S3Location
+
 
 class ConfigError(Exception):
     """A configuration value is unusable; ``str()`` is one line naming the option."""
@@ -169,6 +171,14 @@ def parse_state(value: object) -> str:
     return text
 
 
+def parse_storage(value: object) -> str:
+    """Empty (files in storage_dir), or ``s3://BUCKET/PREFIX``."""
+    text = parse_text(value).strip()
+    if text:
+        S3Location.parse(text)
+    return text
+
+
 def parse_count(value: object) -> int:
     try:
         return int(str(value))
@@ -207,6 +217,20 @@ OPTIONS: tuple[Option, ...] = (
            "or ssl:443:privateKey=key.pem:certKey=cert.pem); repeat for several."),
     Option("storage_dir", parse_text, "var/incoming",
            "Directory for uploaded files (partial/ and complete/) and the ticket database."),
+    Option("storage", parse_storage, "",
+           "Where finished files go: empty for files in storage_dir, or s3://BUCKET/PREFIX for "
+           "S3-compatible object storage (endpoint and credentials from the usual AWS_* "
+           "environment and profiles; parts wait in storage_dir until sent)."),
+    Option("s3_endpoint_url", parse_text, "",
+           "Endpoint of the S3-compatible service, e.g. http://127.0.0.1:9000 (empty: "
+           "AWS_ENDPOINT_URL, or AWS itself)."),
+    Option("s3_region", parse_text, "",
+           "Region of the bucket (empty: AWS_REGION / AWS_DEFAULT_REGION or the profile's)."),
+    Option("s3_profile", parse_text, "",
+           "Profile of ~/.aws/config and credentials to use (empty: AWS_PROFILE or default)."),
+    Option("s3_part_size", parse_size, "8MiB",
+           "Smallest part of a multipart upload (S3 wants at least 5MiB; lower only for test "
+           "servers); a file that would need more than 10000 parts gets larger ones."),
     Option("demo", parse_bool, "false",
            "Also serve the demo web app at / (it uses the public backend API like any web app)."),
     Option("max_upload_size", parse_size, "64GiB",
@@ -308,6 +332,11 @@ class Config:
 
     listen: tuple[str, ...] = _default("listen")
     storage_dir: str = _default("storage_dir")
+    storage: str = _default("storage")
+    s3_endpoint_url: str = _default("s3_endpoint_url")
+    s3_region: str = _default("s3_region")
+    s3_profile: str = _default("s3_profile")
+    s3_part_size: int = _default("s3_part_size")
     demo: bool = _default("demo")
     max_upload_size: int = _default("max_upload_size")
     chunk_size: int = _default("chunk_size")
@@ -364,6 +393,8 @@ class Config:
         _at_least("max_upload_size", self.max_upload_size, 1)
         _at_least("write_buffer_size", self.write_buffer_size, self.chunk_size, "chunk_size")
         _at_least("storage_threads", self.storage_threads, 1)
+        _at_least("s3_part_size", self.s3_part_size, 64 << 10)
+        _at_most("s3_part_size", self.s3_part_size, 5 << 30)
         _at_most("storage_threads", self.storage_threads, 64)
         for name in ("max_connections", "max_connections_per_address",
                      "connection_rate_per_address"):

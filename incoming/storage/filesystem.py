@@ -85,8 +85,9 @@ class FileSystemStorage:
         """Where a connection's bytes for file offset ``offset`` onwards may land."""
         return Landing(self._buffers, offset)
 
-    def partial(self, ticket_id: str) -> PartialFile:
-        """A handle on the ticket's partial file; nothing is opened until it is used."""
+    def partial(self, ticket_id: str, size: int | None = None) -> PartialFile:
+        """A handle on the ticket's partial file; nothing is opened until it is used (``size``,
+        the declared size, does not matter here: the file grows as bytes come)."""
         return PartialFile(
             os.path.join(self._partial_dir, ticket_id),
             os.path.join(self._complete_dir, ticket_id),
