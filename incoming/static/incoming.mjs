@@ -1141,9 +1141,11 @@ function messageSize(bytesPerSecond, chunkSize, window2) {
 
 // src/http_upload.js
 var FIRST_REQUEST_BYTES = 256 * 1024;
-var MAX_REQUEST_BYTES = 64 * 1024 * 1024;
+var REQUEST_GROWTH = 4;
+var MAX_REQUEST_BYTES = 128 * 1024 * 1024;
 var REQUEST_SECONDS = 0.5;
-var POLL_FIRST_MS = 250;
+var POLL_FIRST_MS = 20;
+var POLL_GROWTH = 1.5;
 var POLL_MAX_MS = 5e3;
 var OFFSET_TYPE = "application/offset+octet-stream";
 var CODE_OF_STATUS = { 400: 1, 404: 2, 412: 1, 413: 5, 415: 1, 423: 11 };
@@ -1155,7 +1157,7 @@ function tusEndpointFor(socketUrl) {
   return url.href;
 }
 function requestBytes(bytesPerSecond, requestsSent) {
-  const wanted = bytesPerSecond > 0 ? bytesPerSecond * REQUEST_SECONDS : FIRST_REQUEST_BYTES * 2 ** Math.min(requestsSent, 16);
+  const wanted = bytesPerSecond > 0 ? bytesPerSecond * REQUEST_SECONDS : FIRST_REQUEST_BYTES * REQUEST_GROWTH ** Math.min(requestsSent, 16);
   return Math.round(Math.min(MAX_REQUEST_BYTES, Math.max(FIRST_REQUEST_BYTES, wanted)));
 }
 function base64(text) {
@@ -1306,7 +1308,7 @@ var HttpAttempt = class {
   }
   #schedulePoll() {
     const delay = this.#pollDelay;
-    this.#pollDelay = Math.min(POLL_MAX_MS, delay * 1.5);
+    this.#pollDelay = Math.min(POLL_MAX_MS, delay * POLL_GROWTH);
     this.#pollTimer = this.o.env.setTimeout(() => void this.#head(false), delay);
   }
   /**

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
+import { POLL_FIRST_MS } from '../src/http_upload.js';
 import { DIGEST_A, FakeFile, FakeHasher, makeWorld, memoryResumeStore, settle } from './fakes.js';
 
 /**
@@ -128,11 +129,11 @@ test('after the last byte: digest by an empty PATCH once known, then HEAD polls 
   assert.equal(empty.body.size, 0);
   assert.equal(empty.headers['Incoming-Digest'], `sha256=${DIGEST_A}`);
   await net.answer(204, { 'Upload-Offset': '1000' });
-  world.clock.advance(250);
+  world.clock.advance(POLL_FIRST_MS);
   assert.equal(net.last().method, 'HEAD');
   await net.answer(200, { 'Upload-Offset': '1000', 'Incoming-State': 'handing_over' });
   assert.equal(uploader.state_msg, 'handing over');
-  world.clock.advance(250);
+  world.clock.advance(POLL_FIRST_MS);
   await net.answer(200, { 'Upload-Offset': '1000', 'Incoming-State': 'finished', 'Incoming-Result': '{"url":"/p/1"}' });
   assert.equal(calls.finished, 1);
   assert.deepEqual(uploader.result, { url: '/p/1' });
