@@ -34,18 +34,19 @@ export async function createIncrementalSha256() {
   }
 }
 
-/** Bytes read from the file per step: large enough to keep the hasher busy, small enough to keep memory flat. */
+/** On a page's main thread, the page gets a turn after about this many bytes hashed. */
 export const HASH_SLICE_BYTES = 4 * 1024 * 1024;
 
 /**
- * SHA-256 of a Blob, read slice by slice. The next slice is read while the
- * current one is hashed: the engine reads a Blob off the calling thread, so
- * the read and the hashing overlap instead of taking turns (measured in a
- * Worker over a 256 MiB File: reading ~430 MB/s, hashing ~200-300 MB/s;
- * in turn ~150, overlapped ~190-200 in both Chromium and Firefox). Each
- * slice is awaited, so on a page's main thread the event loop runs between
- * slices and the page stays responsive; in a Worker it is simply the whole
- * job. At most two slices are held at a time.
+ * SHA-256 of a Blob, read as a stream: the engine reads the file off the
+ * calling thread and hands over chunks (tens to hundreds of KiB) as they come,
+ * so reading and hashing overlap, memory stays flat, and each chunk is hashed
+ * while it is still in the CPU's cache. (Measured in a Chromium Worker over a
+ * 256 MiB File on a loaded 2-core machine, alternating: 1.4 to 2.5 times the
+ * rate of reading 4 MiB slices into fresh ArrayBuffers, as earlier versions did.)
+ * `pause` is awaited after each HASH_SLICE_BYTES: on a page's main thread the
+ * event loop runs there and the page stays responsive; in a Worker it is
+ * simply the whole job.
  *
  * @param {Blob} blob
  * @param {() => Promise<void>} [pause]  awaited between slices (the main thread yields to the page there)
@@ -53,21 +54,17 @@ export const HASH_SLICE_BYTES = 4 * 1024 * 1024;
  */
 export async function sha256OfBlob(blob, pause = async () => {}) {
   const hasher = await createIncrementalSha256();
-  const size = blob.size;
-  /** @param {number} at */
-  const read = (at) => {
-    const reading = blob.slice(at, Math.min(at + HASH_SLICE_BYTES, size)).arrayBuffer();
-    // Awaited in the next turn of the loop; a failure before then must not go unhandled.
-    reading.catch(() => {});
-    return reading;
-  };
-  let next = size > 0 ? read(0) : null;
-  for (let at = 0; next !== null;) {
-    const bytes = await next;
-    at += HASH_SLICE_BYTES;
-    next = at < size ? read(at) : null;
-    hasher.update(new Uint8Array(bytes));
-    await pause();
+  const reader = blob.stream().getReader();
+  let sincePause = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    hasher.update(value);
+    sincePause += value.byteLength;
+    if (sincePause >= HASH_SLICE_BYTES) {
+      sincePause = 0;
+      await pause();
+    }
   }
   return hasher.hex();
 }
