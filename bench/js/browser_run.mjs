@@ -2,9 +2,9 @@
 //
 //   node js/browser_run.mjs CONFIG.json
 //
-// CONFIG: {engine: "chromium"|"firefox"|"webkit", pageUrl, file, sinkUrl, incomingHost, tickets: [...],
-//          tusEndpoint, repeat, ways: ["bare", "incoming", "tus"], warmUp: [argv...],
-//          timeoutSeconds}
+// CONFIG: {engine: "chromium"|"firefox"|"webkit", pageUrl, file, sinkUrl, incomingHost,
+//          tickets: {way: [one per round]}, tusEndpoint, repeat, ways: ["bare", "incoming", ...],
+//          warmUp: [argv...], timeoutSeconds}
 // For each of `repeat` rounds it runs every way once (alternating), with a memory warm-up
 // before each, and prints one JSON line per run: {engine, way, round, seconds, bytes, ...}
 // or {engine, way, round, error}.
@@ -97,21 +97,26 @@ async function openWebKit() {
 
 const OPEN = { chromium: openChromium, firefox: openFirefox, webkit: openWebKit };
 
-// The in-page call for each way; `args` arrive as one array (the two drivers differ there).
+// The library's options for each of its ways (see bench/browser).
+const LIBRARY_OPTIONS = {
+  incoming: {},
+  "incoming-nohash": { integrity: false },
+  "incoming-http": { transport: "http" },
+  "incoming-ws": { transport: "websocket" },
+};
+
+// The in-page call for each way; `args` arrive as one array (the drivers differ there).
 const WAYS = {
   bare: (browser, _round) => browser.evaluate(([url]) => benchBareWebSocket(url), config.sinkUrl),
   "bare-ab": (browser, _round) => browser.evaluate(
     ([url]) => benchBareWebSocket(url, 1024 * 1024, 8 * 1024 * 1024, true), config.sinkUrl),
-  incoming: (browser, round) => browser.evaluate(
-    ([host, ticket]) => benchIncoming(host, ticket), config.incomingHost, config.tickets[round]),
-  "incoming-http": (browser, round) => browser.evaluate(
-    ([host, ticket]) => benchIncoming(host, ticket, true, "http"), config.incomingHost,
-    config.httpTickets[round]),
-  "incoming-nohash": (browser, round) => browser.evaluate(
-    ([host, ticket]) => benchIncoming(host, ticket, false), config.incomingHost,
-    config.nohashTickets[round]),
   tus: (browser, _round) => browser.evaluate(([url]) => benchTus(url), config.tusEndpoint),
 };
+for (const [way, options] of Object.entries(LIBRARY_OPTIONS)) {
+  WAYS[way] = (browser, round) => browser.evaluate(
+    ([host, ticket, opts]) => benchIncoming(host, ticket, opts), config.incomingHost,
+    config.tickets[way][round], options);
+}
 
 function withTimeout(promise, seconds, what) {
   let timer;
