@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { POLL_FIRST_MS } from '../src/http_upload.js';
+import { FIRST_REQUEST_BYTES, MAX_REQUEST_BYTES, POLL_FIRST_MS, requestBytes } from '../src/http_upload.js';
 import { DIGEST_A, FakeFile, FakeHasher, makeWorld, memoryResumeStore, settle } from './fakes.js';
 
 /**
@@ -190,4 +190,13 @@ test("'auto' falls back from a WebSocket that never opens to HTTP, and from bloc
   third.start();
   forced.lastSocket().drop(1006);
   assert.equal(third.transport, 'websocket', 'a forced transport never falls back');
+});
+
+test('PATCH sizes: fourfold from 256 KiB until the rate is known, then half a second of it, within bounds', () => {
+  const MiB = 1024 * 1024;
+  assert.deepEqual([0, 1, 2, 3, 4].map((n) => requestBytes(0, n)), [0.25, 1, 4, 16, 64].map((m) => m * MiB));
+  assert.equal(requestBytes(0, 40), MAX_REQUEST_BYTES, 'never more than the largest body');
+  assert.equal(requestBytes(100e6, 3), 50e6);
+  assert.equal(requestBytes(1e9, 3), MAX_REQUEST_BYTES);
+  assert.equal(requestBytes(100e3, 9), FIRST_REQUEST_BYTES, 'a slow link still sends 256 KiB');
 });
