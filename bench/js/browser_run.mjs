@@ -5,8 +5,8 @@
 // CONFIG: {engine: "chromium"|"firefox"|"webkit", pageUrl, file, sinkUrl, incomingHost,
 //          tickets: {way: [one per round]}, tusEndpoint, repeat, ways: ["bare", "incoming", ...],
 //          warmUp: [argv...], timeoutSeconds}
-// For each of `repeat` rounds it runs every way once (alternating), with a memory warm-up
-// before each, and prints one JSON line per run: {engine, way, round, seconds, bytes, ...}
+// For each of `repeat` rounds it runs every way once (alternating), with a sync and a memory
+// warm-up before each, and prints one JSON line per run: {engine, way, round, seconds, bytes, ...}
 // or {engine, way, round, error}.
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
@@ -135,6 +135,10 @@ async function main() {
         // A fresh page load per run: no state of one way leaks into the next.
         await browser.page.goto(config.pageUrl);
         await browser.setFile(config.file);
+        // What the last run left in the page cache is written out first: tus never syncs, and
+        // the kernel's write-back of its file would otherwise fall into the next run (measured:
+        // the library run after tus at 0.5-0.6 of the same run later in the round).
+        execFileSync("sync");
         execFileSync(config.warmUp[0], config.warmUp.slice(1));
         const record = { engine: config.engine, way, round };
         try {
