@@ -643,10 +643,11 @@ class TusBody:
     def _begin(self) -> Deferred[Upload]:
         assert self.ticket_id is not None
         office = self.face.office
-        if self.kind == "create":
-            return office.begin(self.ticket_id,
-                                _hello(self.request, self.declared_length, self.filename), self)
         ticket_id = self.ticket_id
+        if self.kind == "create":
+            begun = office.begin(ticket_id,
+                                 _hello(self.request, self.declared_length, self.filename), self)
+            return begun.addErrback(self._another_file_for_a_used_ticket, ticket_id)
 
         def hello(found: tuple[Ticket, dict[str, Any]]) -> Deferred[Upload]:
             ticket, status = found
@@ -660,6 +661,22 @@ class TusBody:
             return office.begin(ticket_id, _hello(self.request, ticket.size,
                                                   ticket.filename_from_browser), self)
         return self.face.peek(ticket_id).addCallback(hello)
+
+    def _another_file_for_a_used_ticket(self, failure: Failure, ticket_id: str) -> Any:
+        """A ticket that takes no more bytes (finished, handed over, cancelled…) refuses a
+        creation of another length with SIZE_MISMATCH, which is 409, and tus clients retry
+        409: say 410 instead, the ticket is closed."""
+        error = failure.value
+        if not (isinstance(error, IncomingError) and error.code is ErrorCode.SIZE_MISMATCH):
+            return failure
+
+        def closed(found: tuple[Ticket, dict[str, Any]]) -> Any:
+            state = State(found[1]["state"])
+            if state.accepts_bytes:
+                return failure
+            raise TusError(410, f"the ticket is {state.value}: {error.message}", state.value,
+                           int(ErrorCode.TICKET_CLOSED))
+        return self.face.peek(ticket_id).addCallback(closed)
 
     def _begun(self, upload: Upload) -> None:
         if self.error is not None or self.gone:

@@ -2,11 +2,11 @@
 //
 //   node js/browser_run.mjs CONFIG.json
 //
-// CONFIG: {engine: "chromium"|"firefox"|"webkit", pageUrl, file, sinkUrl, incomingHost, tickets: [...],
-//          tusEndpoint, repeat, ways: ["bare", "incoming", "tus"], warmUp: [argv...],
-//          timeoutSeconds}
-// For each of `repeat` rounds it runs every way once (alternating), with a memory warm-up
-// before each, and prints one JSON line per run: {engine, way, round, seconds, bytes, ...}
+// CONFIG: {engine: "chromium"|"firefox"|"webkit", pageUrl, file, sinkUrl, incomingHost,
+//          tickets: {way: [one per round]}, tusEndpoint, repeat, ways: ["bare", "incoming", ...],
+//          warmUp: [argv...], timeoutSeconds}
+// For each of `repeat` rounds it runs every way once (alternating), with a sync and a memory
+// warm-up before each, and prints one JSON line per run: {engine, way, round, seconds, bytes, ...}
 // or {engine, way, round, error}.
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
@@ -97,21 +97,26 @@ async function openWebKit() {
 
 const OPEN = { chromium: openChromium, firefox: openFirefox, webkit: openWebKit };
 
-// The in-page call for each way; `args` arrive as one array (the two drivers differ there).
+// The library's options for each of its ways (see bench/browser).
+const LIBRARY_OPTIONS = {
+  incoming: {},
+  "incoming-nohash": { integrity: false },
+  "incoming-http": { transport: "http" },
+  "incoming-ws": { transport: "websocket" },
+};
+
+// The in-page call for each way; `args` arrive as one array (the drivers differ there).
 const WAYS = {
   bare: (browser, _round) => browser.evaluate(([url]) => benchBareWebSocket(url), config.sinkUrl),
   "bare-ab": (browser, _round) => browser.evaluate(
     ([url]) => benchBareWebSocket(url, 1024 * 1024, 8 * 1024 * 1024, true), config.sinkUrl),
-  incoming: (browser, round) => browser.evaluate(
-    ([host, ticket]) => benchIncoming(host, ticket), config.incomingHost, config.tickets[round]),
-  "incoming-http": (browser, round) => browser.evaluate(
-    ([host, ticket]) => benchIncoming(host, ticket, true, "http"), config.incomingHost,
-    config.httpTickets[round]),
-  "incoming-nohash": (browser, round) => browser.evaluate(
-    ([host, ticket]) => benchIncoming(host, ticket, false), config.incomingHost,
-    config.nohashTickets[round]),
   tus: (browser, _round) => browser.evaluate(([url]) => benchTus(url), config.tusEndpoint),
 };
+for (const [way, options] of Object.entries(LIBRARY_OPTIONS)) {
+  WAYS[way] = (browser, round) => browser.evaluate(
+    ([host, ticket, opts]) => benchIncoming(host, ticket, opts), config.incomingHost,
+    config.tickets[way][round], options);
+}
 
 function withTimeout(promise, seconds, what) {
   let timer;
@@ -130,6 +135,10 @@ async function main() {
         // A fresh page load per run: no state of one way leaks into the next.
         await browser.page.goto(config.pageUrl);
         await browser.setFile(config.file);
+        // What the last run left in the page cache is written out first: tus never syncs, and
+        // the kernel's write-back of its file would otherwise fall into the next run (measured:
+        // the library run after tus at 0.5-0.6 of the same run later in the round).
+        execFileSync("sync");
         execFileSync(config.warmUp[0], config.warmUp.slice(1));
         const record = { engine: config.engine, way, round };
         try {

@@ -1,4 +1,4 @@
-// The three ways the browser benchmark sends the file chosen in <input id=file>.
+// The ways the browser benchmark sends the file chosen in <input id=file>.
 // Each function resolves to {seconds, bytes, ...} measured with performance.now() in the page,
 // and rejects on any failure (no retries: a benchmark run either works cleanly or fails).
 "use strict";
@@ -73,14 +73,14 @@ function loadScript(src) {
 // server. Timed from start() to the moment every byte is acknowledged (the server acks only
 // stored bytes; "stored" follows at once) and to onfinished (after the handover, which the
 // benchmark's backend answers at once).
-// With `integrity` false the library skips its SHA-256 of the file (the end-to-end check):
-// the difference between the two is what hashing costs in this engine.
-// `transport` forces the library's data path ("http": tus PATCH requests with Blob bodies).
-async function benchIncoming(host, ticket, integrity = true, transport = undefined) {
+// `options` go to the Uploader: {integrity: false} skips its SHA-256 of the file (the
+// end-to-end check), so the difference is what hashing costs in this engine; {transport}
+// forces a data path ("http": tus PATCH requests with Blob bodies; "websocket").
+async function benchIncoming(host, ticket, options = {}) {
   if (!window.incoming) await loadScript(`http://${host}/incoming/0.1/frontend/incoming.js`);
   const file = chosenFile();
   incoming.set_server_hostname(host);
-  const uploader = new incoming.Uploader(ticket, file, { integrity, remember: false, transport });
+  const uploader = new incoming.Uploader(ticket, file, { remember: false, ...options });
   let ackedAll = null;
   const started = performance.now();
   const finished = new Promise((resolve, reject) => {
@@ -98,6 +98,7 @@ async function benchIncoming(host, ticket, integrity = true, transport = undefin
     seconds: (done - started) / 1000,
     secondsAcked: ackedAll === null ? null : (ackedAll - started) / 1000,
     bytes: file.size,
+    transport: uploader.transport,
   };
 }
 

@@ -1,3 +1,4 @@
+import { isChromium } from './engine.js';
 import { hashFile } from './file_hasher.js';
 import { browserResumeStore } from './resume_store.js';
 
@@ -16,21 +17,6 @@ import { browserResumeStore } from './resume_store.js';
  * @property {typeof globalThis.fetch} [fetch]  for the HTTP data path; without it, only the WebSocket
  * @property {boolean} [preferHttp]  transport 'auto' takes HTTP first (Chromium: Blob bodies beat its WebSocket)
  */
-
-/**
- * Whether this browser is Chromium-based (Blink): its WebSocket stays below
- * ~190 MB/s where an HTTP request whose body is a Blob slice reaches 300+
- * MB/s. Firefox's WebSocket is as fast as its HTTP, and WebKit's faster.
- *
- * @param {{userAgent?: string, userAgentData?: {brands?: {brand: string}[]}} | undefined} navigator
- * @returns {boolean}
- */
-export function isChromium(navigator) {
-  const brands = navigator?.userAgentData?.brands;
-  if (Array.isArray(brands) && brands.length > 0) return brands.some(({ brand }) => /Chromium/.test(brand));
-  // Without client hints (an insecure context, an old engine): every Blink browser says Chrome/.
-  return /\b(Headless)?Chrome\/\d/.test(navigator?.userAgent ?? '');
-}
 
 /**
  * The environment of a browser page (or any runtime with a global WebSocket).

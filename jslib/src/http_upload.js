@@ -13,14 +13,33 @@
  */
 import { LOCAL_ERROR, TICKET_CLOSED, TUS_PATH } from './protocol.js';
 
-/** The first request of an attempt is this large; each next one doubles until the rate is known. */
+/**
+ * The first PATCH of an attempt is this large; until the rate is known each next one is
+ * REQUEST_GROWTH times larger. Every PATCH costs the server a fixed ~10 ms (it takes the
+ * upload over, and answers only once the body is on disk), so small requests are slow: on
+ * loopback a 1 MiB PATCH ran at ~80 MB/s where 64 MiB ran at 200+. Growing fourfold reaches
+ * full size after four requests, yet a slow link (1 MB/s) still sees its first
+ * acknowledgements within a second.
+ */
 export const FIRST_REQUEST_BYTES = 256 * 1024;
-/** Largest PATCH body. */
-export const MAX_REQUEST_BYTES = 64 * 1024 * 1024;
+export const REQUEST_GROWTH = 4;
+/**
+ * Largest PATCH body. A pause or cancel aborts the request under way, and a cut keeps what
+ * the server already wrote, so the size bounds only how often progress is acknowledged and
+ * what a request-buffering proxy in between holds at once.
+ */
+export const MAX_REQUEST_BYTES = 128 * 1024 * 1024;
 /** Once the rate is known a PATCH carries this many seconds' worth of it (progress stays lively). */
 export const REQUEST_SECONDS = 0.5;
-/** HEAD polls after the last byte: the first after this long, then 1.5 times longer each, up to POLL_MAX_MS. */
-export const POLL_FIRST_MS = 250;
+/**
+ * HEAD polls after the last byte: the first after this long, then POLL_GROWTH times longer
+ * each, up to POLL_MAX_MS, and from POLL_FIRST_MS again after each change of state. The server
+ * stores the file and hears from a quick backend within tens of milliseconds, so the first
+ * polls come soon (a fixed 250 ms cost a 256 MiB upload at 200 MB/s a fifth of its time); a
+ * slow backend is asked every 5 s.
+ */
+export const POLL_FIRST_MS = 20;
+export const POLL_GROWTH = 1.5;
 export const POLL_MAX_MS = 5000;
 
 const OFFSET_TYPE = 'application/offset+octet-stream';
@@ -49,7 +68,7 @@ export function tusEndpointFor(socketUrl) {
 export function requestBytes(bytesPerSecond, requestsSent) {
   const wanted = bytesPerSecond > 0
     ? bytesPerSecond * REQUEST_SECONDS
-    : FIRST_REQUEST_BYTES * 2 ** Math.min(requestsSent, 16);
+    : FIRST_REQUEST_BYTES * REQUEST_GROWTH ** Math.min(requestsSent, 16);
   return Math.round(Math.min(MAX_REQUEST_BYTES, Math.max(FIRST_REQUEST_BYTES, wanted)));
 }
 
@@ -228,7 +247,7 @@ export class HttpAttempt {
 
   #schedulePoll() {
     const delay = this.#pollDelay;
-    this.#pollDelay = Math.min(POLL_MAX_MS, delay * 1.5);
+    this.#pollDelay = Math.min(POLL_MAX_MS, delay * POLL_GROWTH);
     this.#pollTimer = this.o.env.setTimeout(() => void this.#head(false), delay);
   }
 

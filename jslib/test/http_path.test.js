@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
+import { FIRST_REQUEST_BYTES, MAX_REQUEST_BYTES, POLL_FIRST_MS, requestBytes } from '../src/http_upload.js';
 import { DIGEST_A, FakeFile, FakeHasher, makeWorld, memoryResumeStore, settle } from './fakes.js';
 
 /**
@@ -128,11 +129,11 @@ test('after the last byte: digest by an empty PATCH once known, then HEAD polls 
   assert.equal(empty.body.size, 0);
   assert.equal(empty.headers['Incoming-Digest'], `sha256=${DIGEST_A}`);
   await net.answer(204, { 'Upload-Offset': '1000' });
-  world.clock.advance(250);
+  world.clock.advance(POLL_FIRST_MS);
   assert.equal(net.last().method, 'HEAD');
   await net.answer(200, { 'Upload-Offset': '1000', 'Incoming-State': 'handing_over' });
   assert.equal(uploader.state_msg, 'handing over');
-  world.clock.advance(250);
+  world.clock.advance(POLL_FIRST_MS);
   await net.answer(200, { 'Upload-Offset': '1000', 'Incoming-State': 'finished', 'Incoming-Result': '{"url":"/p/1"}' });
   assert.equal(calls.finished, 1);
   assert.deepEqual(uploader.result, { url: '/p/1' });
@@ -189,4 +190,13 @@ test("'auto' falls back from a WebSocket that never opens to HTTP, and from bloc
   third.start();
   forced.lastSocket().drop(1006);
   assert.equal(third.transport, 'websocket', 'a forced transport never falls back');
+});
+
+test('PATCH sizes: fourfold from 256 KiB until the rate is known, then half a second of it, within bounds', () => {
+  const MiB = 1024 * 1024;
+  assert.deepEqual([0, 1, 2, 3, 4].map((n) => requestBytes(0, n)), [0.25, 1, 4, 16, 64].map((m) => m * MiB));
+  assert.equal(requestBytes(0, 40), MAX_REQUEST_BYTES, 'never more than the largest body');
+  assert.equal(requestBytes(100e6, 3), 50e6);
+  assert.equal(requestBytes(1e9, 3), MAX_REQUEST_BYTES);
+  assert.equal(requestBytes(100e3, 9), FIRST_REQUEST_BYTES, 'a slow link still sends 256 KiB');
 });

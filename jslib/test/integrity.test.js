@@ -146,14 +146,19 @@ test('error 4 finished with a sha256 and our digest already known decides at onc
   })();
 });
 
-test('sha256OfBlob hashes a Blob in slices to the same digest as a one-shot SHA-256', async () => {
+test('sha256OfBlob hashes a Blob as a stream or in slices to the same digest as a one-shot SHA-256', async () => {
   const bytes = new Uint8Array(9 * 1024 * 1024 + 5);
   for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 31 + (i >> 11)) & 0xff;
-  let pauses = 0;
-  const hex = await sha256OfBlob(new Blob([bytes]), async () => { pauses++; });
-  assert.equal(hex, createHash('sha256').update(bytes).digest('hex'));
-  assert.equal(pauses, 3, 'the page gets a turn after each of the three slices');
-  assert.equal(await sha256OfBlob(new Blob([])), createHash('sha256').digest('hex'));
+  const expected = createHash('sha256').update(bytes).digest('hex');
+  for (const asStream of [true, false]) {
+    let pauses = 0;
+    assert.equal(await sha256OfBlob(new Blob([bytes]), async () => { pauses++; }, asStream), expected);
+    assert.ok(pauses >= 1, 'the page gets a turn after 4 MiB hashed');
+    assert.equal(await sha256OfBlob(new Blob([]), undefined, asStream), createHash('sha256').digest('hex'));
+  }
+  let slices = 0;
+  await sha256OfBlob(new Blob([bytes]), async () => { slices++; }, false);
+  assert.equal(slices, 2, 'in slices: a turn after each whole 4 MiB slice');
 });
 
 test('sha256OfFile: one WebCrypto call up to ONE_SHOT_MAX_BYTES, slices above, the same digests', async () => {

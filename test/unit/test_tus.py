@@ -209,6 +209,10 @@ def test_creation_without_a_ticket_or_with_a_bad_one_is_refused(tmp_path: Path) 
     tus.server.clock.advance(0)
     assert tus.server.state(finished.id) == "finished"
     assert tus.create(finished.id, 3).status == 410
+    # Another file (another length) for the used ticket: closed too, not 409 (clients retry 409).
+    another = tus.create(finished.id, 5)
+    assert another.status == 410 and another.headers["incoming-state"] == "finished"
+    assert another.headers["incoming-error"] == "4"
 
 
 def test_a_length_over_the_limits_gets_413(tmp_path: Path) -> None:

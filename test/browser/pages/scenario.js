@@ -5,36 +5,7 @@
 //          cancelAfterMs?, cancelReason?, integrity?, remember?, transport?}], timeoutMs}
 // startPicked/resumePicked upload the file picked in the page's file input, across a reload.
 "use strict";
-
-function loadLibrary(url) {
-  return new Promise((resolve, reject) => {
-    const script = document.createElement("script");
-    script.src = url;
-    script.onload = resolve;
-    script.onerror = () => reject(new Error(`cannot load ${url}`));
-    document.head.appendChild(script);
-  });
-}
-
-// Random bytes, built in 1 MiB parts so the page never holds a second copy while building.
-function makeFile(size, name) {
-  const parts = [];
-  for (let at = 0; at < size; at += 1 << 20) {
-    const part = new Uint8Array(Math.min(1 << 20, size - at));
-    for (let i = 0; i < part.length; i += 65536) {
-      crypto.getRandomValues(part.subarray(i, Math.min(i + 65536, part.length)));
-    }
-    parts.push(part);
-  }
-  return new File(parts, name, { type: "application/octet-stream" });
-}
-
-async function sha256Hex(file) {
-  const digest = await crypto.subtle.digest("SHA-256", await file.arrayBuffer());
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+// loadScript, makeFile, sha256Hex and sleep come from page_tools.js.
 
 function runOne(spec, timeoutMs) {
   const file = spec.file ?? makeFile(spec.size, spec.name);
@@ -114,7 +85,7 @@ function follow(uploader, file, spec, timeoutMs) {
 }
 
 window.runScenario = async (params) => {
-  await loadLibrary(params.libraryUrl);
+  await loadScript(params.libraryUrl);
   if (params.uploadHost) incoming.set_server_hostname(params.uploadHost);
   return Promise.all(params.uploads.map((spec) => runOne(spec, params.timeoutMs)));
 };
@@ -126,7 +97,7 @@ function pickedFile() {
 // Before the reload: upload the picked file until `stopAtBytes` are acknowledged, then return
 // (the driver reloads the page under the running upload).
 window.startPicked = async (params) => {
-  await loadLibrary(params.libraryUrl);
+  await loadScript(params.libraryUrl);
   if (params.uploadHost) incoming.set_server_hostname(params.uploadHost);
   const uploader = new incoming.Uploader(params.ticket, pickedFile(), { transport: params.transport });
   uploader.start();
@@ -138,7 +109,7 @@ window.startPicked = async (params) => {
 
 // After the reload: find the unfinished upload of the picked file and continue it.
 window.resumePicked = async (params) => {
-  await loadLibrary(params.libraryUrl);
+  await loadScript(params.libraryUrl);
   if (params.uploadHost) incoming.set_server_hostname(params.uploadHost);
   const file = pickedFile();
   const found = await incoming.findResumable(file);
