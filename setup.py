@@ -39,6 +39,7 @@ setup(
             "Flask>=3.0,<4",  # examples/flask, tested end to end
             "moto[server]>=5.0,<6",
             "boto3>=1.34,<2",
+            "docutils>=0.20",  # test/packaging/test_docs.py
             "ruff>=0.6",
             "mypy>=1.11",
             "mypy-zope>=1.0",
