@@ -4,9 +4,10 @@
 connection of every face (WebSocket, HTTP), so that a slow disk makes the
 server read less from the network instead of holding more in memory.
 :class:`Intake` is one connection's bytes on their way into one upload:
-gathered, written in batches, acknowledged. :class:`IdleTimer` ends a
-connection that has gone quiet. A face (``upload_protocol.py`` for the
-WebSocket) only parses its transport and calls these.
+gathered, written in batches, acknowledged; one place for batching, offsets,
+budget accounting and small writes. :class:`IdleTimer` ends a connection that
+has gone quiet. A face (``upload_protocol.py`` for the WebSocket, ``tus.py``
+for tus request bodies) only parses its transport and calls these.
 """
 
 from __future__ import annotations
@@ -175,24 +176,49 @@ class Intake:
 
     Small writes wait (when the budget says so, :class:`SmallWrites`): with
     the disk idle, a message's bytes go at its end only if enough have
-    gathered or the file is complete; otherwise once the first of them has
-    waited :data:`SMALL_WRITE_DELAY`.
+    gathered, the file is complete or the face said no more bytes come
+    (:meth:`end`); otherwise once the first of them has waited
+    :data:`SMALL_WRITE_DELAY`.
+
+    What an HTTP request body needs (the tus face): an intake made without an
+    upload gathers (counted in the budget) from ``offset`` until :meth:`begin`
+    gives it one; with a ``backlog`` bound it never writes two batches at once,
+    and pauses the holder while that many bytes gather during a write;
+    :attr:`settled` says when everything handed to it is written.
     """
 
     def __init__(self, upload: Any, landing: Any, budget: WriteBudget, holder: Any,
-                 on_ack: Callable[[int], None], on_failure: Callable[[Failure], None]) -> None:
-        """``holder``: what the budget pauses while over its limit (the face's transport)."""
+                 on_ack: Callable[[int], None], on_failure: Callable[[Failure], None],
+                 *, offset: int = 0, backlog: int | None = None) -> None:
+        """``holder``: what the budget pauses while over its limit (the face's transport).
+        ``upload`` may be None (then bytes are gathered from ``offset`` until :meth:`begin`).
+        ``backlog``: see the class docstring; without it a full batch goes at once, even
+        while another is being written (the WebSocket face)."""
         self.upload = upload
         self.landing = landing
         self._budget = budget
         self._holder = holder
         self._on_ack = on_ack
         self._on_failure = on_failure
-        self.received = self.flushed = self.acked = upload.offset
+        start = upload.offset if upload is not None else offset
+        self.received = self.flushed = self.acked = start
         self._pending: list[Any] = []
         self._small_writes = SmallWrites(budget, self._waited)
+        self._backlog = backlog
+        self._paused = False
+        self._ending = False
         self.open = True
         budget.join(holder, self.flush)
+
+    def begin(self, upload: Any, landing: Any = None) -> None:
+        """The upload is begun (at this intake's offset): what gathered goes now."""
+        self.upload, self.landing = upload, landing
+        self.flush()
+
+    @property
+    def settled(self) -> bool:
+        """Nothing gathered, nothing being written: every byte handed over is written."""
+        return not self._pending and self.acked == self.flushed
 
     def take(self, pieces: list[Any]) -> None:
         """File bytes, landed: gathered, and written in batches."""
@@ -202,8 +228,12 @@ class Intake:
         self._pending.extend(pieces)
         self.received += size
         self._budget.take(size, self._holder)
-        if self.received - self.flushed >= BATCH_BYTES:
+        if self.received - self.flushed < (self._backlog or BATCH_BYTES):
+            return
+        if self._backlog is None:
             self.flush()
+        elif self.acked != self.flushed:
+            self._pause()  # one write at a time: stop reading until it returns
 
     def message_end(self) -> None:
         """A message ended: with no write under way, what was gathered goes now, or (if it
@@ -211,9 +241,16 @@ class Intake:
         if self.acked == self.flushed:
             self._flush_or_wait()
 
+    def end(self) -> None:
+        """No more bytes come (a request body is in): what gathered goes without waiting,
+        now or when the write under way returns."""
+        self._ending = True
+        if self.acked == self.flushed:
+            self.flush()
+
     def _flush_or_wait(self) -> None:
-        if self._small_writes.go_now(self.received - self.flushed,
-                                     self.received == self.upload.ticket.size):
+        last = self._ending or self.upload is not None and self.received == self.upload.ticket.size
+        if self._small_writes.go_now(self.received - self.flushed, last):
             self.flush()
 
     def _waited(self) -> None:
@@ -222,12 +259,15 @@ class Intake:
 
     def flush(self) -> None:
         """Hand what was gathered to storage."""
+        if self._backlog is not None and self.acked != self.flushed:
+            return  # goes when the write under way returns
         self._small_writes.reset()
-        if not self._pending or not self.open:
+        if not self._pending or not self.open or self.upload is None:
             return
         pieces, offset, size = self._pending, self.flushed, self.received - self.flushed
         self._pending, self.flushed = [], self.received
         self._budget.handed_over(size)
+        self._resume()
         try:
             written = self.upload.write(offset, pieces, self.landing)
         except Exception:  # noqa: BLE001 — refused, or a bug: either way the bytes are not
@@ -245,12 +285,24 @@ class Intake:
         if offset > self.acked:
             self.acked = offset
             self._on_ack(offset)
-        if self.acked == self.flushed:
+        if self.open and self.acked == self.flushed:
             self._flush_or_wait()  # what gathered meanwhile
 
     def _failed(self, failure: Failure) -> None:
         if self.open:
             self._on_failure(failure)
+
+    def _pause(self) -> None:
+        if not self._paused and self._holder is not None:
+            self._paused = True
+            self._holder.pauseProducing()
+
+    def _resume(self) -> None:
+        """Read again after a backlog pause, unless the budget holds the holder too."""
+        if self._paused:
+            self._paused = False
+            if not self._budget.holds(self._holder):
+                self._holder.resumeProducing()
 
     def drop_gathered(self) -> None:
         """Forget bytes gathered but not handed to storage (their buffers stay in the landing
@@ -265,6 +317,7 @@ class Intake:
         (at once: a closing handshake may take seconds, the budget must not wait for it)."""
         self.drop_gathered()
         self._small_writes.reset()
+        self._resume()
         self.open = False
 
 

@@ -16,12 +16,14 @@ into ``request.content`` before ``render`` runs, and tus clients send the
 whole rest of a file in one PATCH. So on the public site every request is a
 :class:`TusRequest`: for a PATCH (or a POST with a body) under the tus path,
 its ``gotLength`` starts a :class:`TusBody` instead of a buffer, and each
-chunk twisted.web hands to ``handleContentChunk`` goes to that body. The body
-gathers chunks while a write is under way and hands them to ``Upload.write``
-as one batch when it returns (like the WebSocket face). Two bounds keep memory
-flat: the gathered bytes of one request (:data:`BATCH_BYTES`; past it the
-connection is not read until the write returns), and the :class:`WriteBudget`
-shared with every face (past it, reading pauses until storage catches up).
+chunk twisted.web hands to ``handleContentChunk`` goes to that body, and on to
+an :class:`~incoming.ingest.Intake`, the WebSocket face's too: it gathers
+chunks while a write is under way and hands them to ``Upload.write`` as one
+batch when it returns, holds small writes back for more, and counts every byte
+in the :class:`WriteBudget` shared with every face (past it, reading pauses
+until storage catches up). For a request body it writes one batch at a time
+and stops reading the connection while :data:`BATCH_BYTES` gather during a
+write, so memory stays flat.
 ``render`` runs once the body is in; it answers when every byte is written.
 A refusal known while the body is still arriving (wrong offset, unknown ticket,
 taken over, storage failure) is answered at once and the connection closed
@@ -69,7 +71,7 @@ from twisted.web.server import NOT_DONE_YET, Request
 
 from incoming.config import Config
 from incoming.errors import ErrorCode, IncomingError
-from incoming.ingest import BATCH_BYTES, SmallWrites, WriteBudget, passing
+from incoming.ingest import BATCH_BYTES, Intake, WriteBudget
 from incoming.limits import ConnectionLimits, RefusalLog, client_address, printable
 from incoming.office import DAMAGED, MAX_FILENAME, Hello, TicketOffice, Upload
 from incoming.tickets import State, Ticket
@@ -539,8 +541,9 @@ class TusBody:
     """One PATCH (or creation POST) whose bytes go to the ticket's :class:`Upload`.
 
     From the headers (:meth:`start`) it checks the request and begins the
-    upload; bytes (:meth:`receive`) gather while that or a write is under way,
-    and go to storage in batches; once the whole body is in
+    upload; bytes (:meth:`receive`) go to an :class:`~incoming.ingest.Intake`,
+    which gathers them while that or a write is under way and writes them in
+    batches, as for the WebSocket; once the whole body is in
     (:meth:`body_complete`) and written, the request is answered. It is the
     office's :class:`~incoming.office.UploadListener` for as long as it writes.
     """
@@ -555,18 +558,14 @@ class TusBody:
         self.transport: Any = request.channel.transport if request.channel else None
         """The connection's transport: paused while over a bound, the WriteBudget's key."""
         self.upload: Upload | None = None
+        self.intake: Intake | None = None
+        """Where the bytes go, from the moment the headers are accepted."""
         self.error: TusError | None = None
         self.start_offset = 0
-        self.received = 0
-        """Offset just past the last byte received (gathered or handed to storage)."""
-        self.flushed = 0
-        self.acked = 0
-        self.writing = False
-        self.pending: list[bytes] = []
-        self.small_writes = SmallWrites(face.budget, self._waited)
         self.checksum: tuple[Any, bytes] | None = None
-        self.verified = False
-        """The checksummed body is whole and its digest matches: it may be written."""
+        self.checksummed: list[bytes] = []
+        """A checksummed body, held here until its digest is checked (then handed over)."""
+        self.checksummed_size = 0
         self.discarding = False
         """A creation's body that does not fit (the ticket has bytes already): dropped."""
         self.filename = ""
@@ -575,7 +574,6 @@ class TusBody:
         """Set once the body is in and ``render`` ran: who answers."""
         self.answered = False
         self.gone = False
-        self.paused = False
         self.address: str | None = None
 
     # -- from the headers ---------------------------------------------------------------------
@@ -608,7 +606,6 @@ class TusBody:
             self.start_offset = offset
         else:
             self._check_creation()
-        self.received = self.flushed = self.acked = self.start_offset
         address = face.address(request)
         refusal = face.limits.admit(address)
         if refusal is not None:
@@ -617,6 +614,9 @@ class TusBody:
                                      reason=refusal.reason)
             raise TusError(refusal.status, refusal.reason)
         self.address = address
+        self.intake = Intake(None, None, face.budget, self.transport, self._written,
+                             lambda failure: self._fail(_as_tus_error(failure)),
+                             offset=self.start_offset, backlog=BATCH_BYTES)
 
     def _check_creation(self) -> None:
         request = self.request
@@ -682,109 +682,46 @@ class TusBody:
         if self.error is not None or self.gone:
             upload.detach()
             return
+        assert self.intake is not None
         self.upload = upload
         if self.kind == "create" and upload.offset != 0:
             # The ticket has bytes already (an earlier attempt): a creation's body starts at
             # 0 and does not fit. It is dropped; Upload-Offset tells the client where to go on.
             self.discarding = True
-            self._drop_pending()
-            self.start_offset = self.received = self.flushed = self.acked = upload.offset
+            self.intake.close()
+            self.start_offset = upload.offset
         elif upload.offset != self.start_offset:
             self._fail(TusError(409, f"Upload-Offset is {self.start_offset}, the upload is at "
                                      f"{upload.offset}", upload.ticket.state.value))
             return
-        if self.checksum is None:
-            self.face.budget.join(self.transport, self._flush)
-        self._flush()
+        else:
+            self.intake.begin(upload)
         self._maybe_answer()
 
     # -- bytes ----------------------------------------------------------------------------------
 
     def receive(self, data: bytes) -> None:
-        if self.error is not None or self.discarding or not data:
+        if self.error is not None or self.discarding or not data or self.intake is None:
             return
         size = self.upload.ticket.size if self.upload is not None else None
-        if size is not None and self.received + len(data) > size:
+        end = self.intake.received + self.checksummed_size + len(data)
+        if size is not None and end > size:
             self._fail(TusError(413, f"bytes go past Upload-Length {size}"))
             return
-        self.pending.append(data)
-        self.received += len(data)
-        if self.checksum is not None:
-            if self.received - self.start_offset > MAX_CHECKSUMMED_BODY:
-                self._fail(TusError(413, f"a body with Upload-Checksum may have at most "
-                                         f"{MAX_CHECKSUMMED_BODY} bytes"))
-                return
-            self.checksum[0].update(data)
-            return  # written only once its digest is checked
-        self.face.budget.take(len(data), self.transport)
-        if not self.writing:
-            self._flush_or_wait()
-        elif self.received - self.flushed >= BATCH_BYTES:
-            self._pause()
-
-    def _flush_or_wait(self) -> None:
-        """Small writes wait a little for more (the ingest core's rule, as on the WebSocket)."""
-        size = self.upload.ticket.size if self.upload is not None else None
-        if self.small_writes.go_now(self.received - self.flushed, self.received == size):
-            self._flush()
-
-    def _waited(self) -> None:
-        if not self.writing:
-            self._flush()
-
-    def _flush(self) -> None:
-        """Hand what gathered to storage (one write at a time)."""
-        if (self.upload is None or self.writing or not self.pending or self.error is not None
-                or self.checksum is not None and not self.verified):
+        if self.checksum is None:
+            self.intake.take([data])
+            self.intake.message_end()
             return
-        self.small_writes.reset()
-        pieces, offset, size = self.pending, self.flushed, self.received - self.flushed
-        self.pending, self.flushed = [], self.received
-        counted = self.checksum is None
-        if counted:
-            self.face.budget.handed_over(size)
-        self.writing = True
-        self._resume()
-        try:
-            written = self.upload.write(offset, pieces)
-        except Exception:  # noqa: BLE001 — refused (IncomingError) or a bug: not written
-            self.writing = False
-            if counted:
-                self.face.budget.give_back(size)
-            self._fail(_as_tus_error(Failure()))
+        self.checksummed_size += len(data)
+        if self.checksummed_size > MAX_CHECKSUMMED_BODY:
+            self._fail(TusError(413, f"a body with Upload-Checksum may have at most "
+                                     f"{MAX_CHECKSUMMED_BODY} bytes"))
             return
-        if counted:
-            written.addBoth(passing(self.face.budget.give_back, size))
-        written.addCallbacks(self._written, lambda f: self._fail(_as_tus_error(f)))
+        self.checksummed.append(data)
+        self.checksum[0].update(data)  # written only once its digest is checked
 
     def _written(self, offset: int) -> None:
-        self.writing = False
-        self.acked = max(self.acked, offset)
-        if self.error is None:
-            if self.resource is None:
-                self._flush_or_wait()
-            else:
-                self._flush()  # the body is in: nothing more is coming to wait for
-            self._maybe_answer()
-
-    def _pause(self) -> None:
-        if not self.paused and self.transport is not None:
-            self.paused = True
-            self.transport.pauseProducing()
-
-    def _resume(self) -> None:
-        if self.paused and self.transport is not None:
-            self.paused = False
-            if not self.face.budget.holds(self.transport):
-                self.transport.resumeProducing()
-
-    def _drop_pending(self) -> None:
-        self.small_writes.reset()
-        dropped = self.received - self.flushed
-        self.pending, self.received = [], self.flushed
-        if self.checksum is None:
-            self.face.budget.handed_over(dropped)
-            self.face.budget.give_back(dropped)
+        self._maybe_answer()
 
     # -- the end --------------------------------------------------------------------------------
 
@@ -797,8 +734,11 @@ class TusBody:
                 self._fail(TusError(CHECKSUM_MISMATCH, "Upload-Checksum does not match the "
                                                        "body: nothing of it was kept"))
                 return
-            self.verified = True
-        self._flush()  # the last bytes of the body never wait
+            if self.intake is not None:
+                self.intake.take(self.checksummed)
+            self.checksummed, self.checksummed_size = [], 0
+        if self.intake is not None:
+            self.intake.end()  # the last bytes of the body never wait
         self._maybe_answer()
 
     def _maybe_answer(self) -> None:
@@ -807,14 +747,15 @@ class TusBody:
         if self.error is not None:
             self._answer_error(self.error)
             return
-        if self.upload is None or self.writing or self.pending:
+        if self.upload is None or self.intake is None or not self.intake.settled:
             return  # still beginning or writing: answered when that returns
         self.answered = True
         upload, request = self.upload, self.request
         ticket = upload.ticket
+        offset = self.start_offset if self.discarding else self.intake.acked
         headers = self.face.common_headers(request) + [
-            ("Upload-Offset", str(self.acked)), ("Incoming-State", ticket.state.value)]
-        if ticket.state.accepts_bytes and self.acked < (ticket.size or 0):
+            ("Upload-Offset", str(offset)), ("Incoming-State", ticket.state.value)]
+        if ticket.state.accepts_bytes and offset < (ticket.size or 0):
             headers.append(("Upload-Expires", self.face.expires(self.face.clock.seconds())))
         if self.kind == "create":
             headers.append(("Location", (PREFIX.decode() + str(self.ticket_id))))
@@ -830,8 +771,7 @@ class TusBody:
         if self.error is not None or self.answered:
             return
         self.error = error
-        self._drop_pending()
-        self._resume()
+        self._drop_bytes()
         if self.resource is not None:
             self._maybe_answer()
             return
@@ -854,7 +794,7 @@ class TusBody:
         """The request was refused before its bytes mattered (render's own checks)."""
         self.error = self.error or TusError(400, "refused")
         self.answered = True
-        self._drop_pending()
+        self._drop_bytes()
         self._let_go()
 
     def connection_lost(self) -> None:
@@ -862,8 +802,14 @@ class TusBody:
         if self.transport is not None:
             self.face.budget.forget(self.transport)
         self.error = self.error or TusError(499, "the client went away")
-        self._drop_pending()
+        self._drop_bytes()
         self._let_go()
+
+    def _drop_bytes(self) -> None:
+        """Nothing more of this body is written: what gathered (or is held) is dropped."""
+        self.checksummed, self.checksummed_size = [], 0
+        if self.intake is not None:
+            self.intake.close()
 
     def _let_go(self) -> None:
         """The request is over: the upload is free for the next one, the address counted no

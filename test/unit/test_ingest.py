@@ -236,3 +236,89 @@ def test_without_a_small_write_size_nothing_waits():
     intake.take([b"x"])
     intake.message_end()
     assert len(upload.writes) == 1 and not clock.getDelayedCalls()
+
+
+def make_for_a_request_body(offset: int = 0, limit: int = 64 << 20,
+                            clock: Clock | None = None):
+    """An intake as the tus face makes one: no upload yet, one write at a time."""
+    budget = WriteBudget(limit, clock, SMALL_WRITE if clock else 0)
+    holder, acks = Holder(), []
+    intake = Intake(None, None, budget, holder, acks.append, lambda failure: None,
+                    offset=offset, backlog=BATCH_BYTES)
+    return intake, budget, holder, acks
+
+
+def test_bytes_before_the_upload_is_begun_gather_in_the_budget_and_go_at_begin():
+    """Without an upload, bytes gather (counted) from the given offset; begin writes them."""
+    intake, budget, _, acks = make_for_a_request_body(offset=40)
+    intake.take([b"a" * 10])
+    intake.message_end()
+    intake.flush()
+    assert budget.used == 10 and intake.received == 50 and not intake.settled
+    upload = FakeUpload(40, 100)
+    intake.begin(upload)
+    assert [(o, n) for o, n, _ in upload.writes] == [(40, 10)]
+    upload.complete()
+    assert acks == [50] and intake.settled and budget.used == 0
+
+
+def test_with_a_backlog_bound_one_write_at_a_time_and_the_holder_waits_for_it():
+    """A full batch gathered during a write pauses the holder instead of a second write;
+    it goes, and the holder is read again, when the write returns."""
+    intake, _, holder, acks = make_for_a_request_body()
+    upload = FakeUpload(0, 3 * BATCH_BYTES)
+    intake.begin(upload)
+    intake.take([b"\0" * 10])
+    intake.message_end()
+    intake.take([b"\0" * BATCH_BYTES])
+    intake.flush()  # the budget's flush-everything, during a write: still one at a time
+    assert len(upload.writes) == 1 and holder.paused
+    upload.complete(0)
+    assert [(o, n) for o, n, _ in upload.writes] == [(0, 10), (10, BATCH_BYTES)]
+    assert not holder.paused and not intake.settled
+    upload.complete(1)
+    assert acks == [10, 10 + BATCH_BYTES] and intake.settled
+
+
+def test_a_backlog_pause_ends_with_close_but_not_while_the_budget_holds():
+    """Closing reads the holder again; a holder the budget holds stays paused."""
+    intake, budget, holder, _ = make_for_a_request_body()
+    upload = FakeUpload(0, 3 * BATCH_BYTES)
+    intake.begin(upload)
+    intake.take([b"\0"])
+    intake.message_end()
+    intake.take([b"\0" * BATCH_BYTES])
+    assert holder.paused and not budget.holds(holder)
+    intake.close()
+    assert not holder.paused
+
+    intake, budget, holder, _ = make_for_a_request_body(limit=BATCH_BYTES)
+    upload = FakeUpload(0, 3 * BATCH_BYTES)
+    intake.begin(upload)
+    intake.take([b"\0"])
+    intake.message_end()
+    intake.take([b"\0" * BATCH_BYTES])
+    assert holder.paused and budget.holds(holder)
+    upload.complete(0)  # the batch goes, but the budget is still over half its limit
+    assert len(upload.writes) == 2 and holder.paused
+
+
+def test_the_end_of_a_body_never_waits_as_a_small_write():
+    """After end(), gathered bytes go at once, or as soon as the write under way returns."""
+    clock = Clock()
+    intake, _, _, acks = make_for_a_request_body(clock=clock)
+    upload = FakeUpload(0, 1 << 20)
+    intake.begin(upload)
+    intake.take([b"s" * 100])
+    intake.message_end()
+    assert upload.writes == []  # small: waits for more
+    intake.end()
+    assert [(o, n) for o, n, _ in upload.writes] == [(0, 100)]
+    intake.take([b"t" * 5])
+    intake.end()
+    upload.complete(0)
+    assert [(o, n) for o, n, _ in upload.writes] == [(0, 100), (100, 5)]
+    upload.complete(1)
+    assert acks == [100, 105] and intake.settled
+    clock.advance(SMALL_WRITE_DELAY)
+    assert len(upload.writes) == 2
