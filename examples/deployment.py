@@ -10,8 +10,8 @@ loopback, trusting nginx's X-Forwarded-For, callbacks only to the app), nginx
 on ``--port`` (one origin for the app and Incoming!!; and, on a loopback port
 of its own, the app's way to the backend API of every instance), and the app. ``--instances 2``
 starts two Incoming!! instances sharing a Redis server (``redis-server``) and
-one storage directory, behind nginx without sticky sessions; that needs
-Incoming!!'s ``--state redis://`` option.
+one storage directory, behind nginx without sticky sessions (any instance
+continues any upload).
 
 It prints ``ready: http://127.0.0.1:PORT/`` once everything answers, and stops
 everything on Ctrl-C or SIGTERM (Incoming!! last, so it flushes its files). A
@@ -121,12 +121,8 @@ def secrets_in(directory: Path) -> dict[str, Path]:
 def incoming_instances(args: argparse.Namespace, data: Path, logs: Path, keys: dict[str, Path],
                        app_port: int) -> list[Child]:
     twistd = str(Path(sys.executable).with_name("twistd"))
-    shared: list[str] = []
-    if args.instances > 1:
-        if "--state" not in subprocess.run([twistd, "incoming", "--help"], capture_output=True,
-                                           text=True).stdout:
-            raise SystemExit("--instances needs Incoming!!'s --state option (a Redis registry)")
-        shared = ["--state", f"redis://127.0.0.1:{args.redis_port}/0"]
+    shared = (["--state", f"redis://127.0.0.1:{args.redis_port}/0"] if args.instances > 1
+              else [])
     origins = [f"http://{host}:{args.port}" for host in ("127.0.0.1", "localhost")]
     instances = []
     for number in range(1, args.instances + 1):
