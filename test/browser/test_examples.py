@@ -189,12 +189,12 @@ def test_express_example_two_uploads_with_pause_resume_and_cancel(
         assert refuses_a_forged_callback(running)
 
 
-def test_flask_example_with_two_instances_sharing_redis(tmp_path: Path) -> None:
+def test_flask_example_with_two_instances_sharing_redis(tmp_path: Path, one_gib: Made) -> None:
     """``run --instances 2``: Redis and two Incoming!! instances behind nginx without sticky
     sessions. The page's PATCHes take turns between the instances (least_conn among idle
-    ones), so the upload moves from one to the other and back, and still arrives
-    byte-identical and ends once."""
-    made = make_file(tmp_path / "moving.bin", 48 * MiB)
+    ones), so 1 GiB moves from one to the other and back many times (each move hashes only
+    what the other instance wrote), and still arrives byte-identical and ends once."""
+    made = one_gib
     with deployment("flask", tmp_path, "--instances", "2") as running:
         shown = use("flask", running.url, file=str(made.path))
         assert shown["state"] == "finished", shown
@@ -206,4 +206,4 @@ def test_flask_example_with_two_instances_sharing_redis(tmp_path: Path) -> None:
             assert re.search(rf"ticket {ticket[:8]} resumed at offset [1-9]", log), log
         assert sum(log.count(f"ticket {ticket[:8]} finished:") for log in logs) == 1
         moves = sum(len(re.findall(rf"ticket {ticket[:8]} resumed", log)) for log in logs)
-        print(f"48 MiB through two instances in {shown['seconds']:.1f} s, {moves} moves")
+        print(f"1 GiB through two instances in {shown['seconds']:.1f} s, {moves} moves")
