@@ -67,8 +67,12 @@ class Cluster:
                                   "incoming_backend": [p for p in live if p is not None]})
         self.front.reload()
 
-    def received(self, ticket: str) -> int:
-        return int(self.api.upload_status(ticket)["bytesReceived"])
+    @staticmethod
+    def received(ticket: str, instance: Instance) -> int:
+        """The bytes written, as the instance serving the upload knows them (another may
+        know only what was saved when a client last left)."""
+        api = BackendAPI(instance.server.api_url)
+        return int(api.upload_status(ticket)["bytesReceived"])
 
     def wait_until_carrying(self, instance: Instance, tickets: list[str], log_from: int,
                             driver: subprocess.Popen[str]) -> None:
@@ -82,12 +86,12 @@ class Cluster:
             for ticket in tickets:
                 welcomed = re.findall(rf"ticket {ticket[:8]} (?:connected|resumed) at offset "
                                       r"(\d+)", log)
-                if not welcomed or self.received(ticket) < int(welcomed[0]) + STEP:
+                if not welcomed or self.received(ticket, instance) < int(welcomed[0]) + STEP:
                     return False
             return True
         wait_until(carrying, PHASE_TIMEOUT, interval=0.1,
                    message=lambda: f"progress on {instance.server.name}: "
-                                   f"{[self.received(t) for t in tickets]} bytes\n"
+                                   f"{[self.received(t, instance) for t in tickets]} bytes\n"
                                    f"{self.front.access_log[-2000:]}")
 
     def stored_sha256(self, ticket: str) -> str:
