@@ -26,6 +26,8 @@ setup(
         "prometheus-client>=0.20",
         # --state redis://: run in a thread pool of its own (incoming/registry/redis.py says why)
         "redis>=5.0,<9",
+        # S3-compatible object storage (--storage s3://…): signing and the S3 API from botocore.
+        "botocore>=1.34,<2",
     ],
     extras_require={
         "test": [
@@ -35,6 +37,8 @@ setup(
             "standardwebhooks>=1.0",
             "tuspy==1.1.0",
             "Flask>=3.0,<4",  # examples/flask, tested end to end
+            "moto[server]>=5.0,<6",
+            "boto3>=1.34,<2",
             "ruff>=0.6",
             "mypy>=1.11",
             "mypy-zope>=1.0",

@@ -21,6 +21,8 @@ from typing import Any
 
 import attrs
 
+from incoming.storage.location import S3Location
+
 
 class ConfigError(Exception):
     """A configuration value is unusable; ``str()`` is one line naming the option."""
@@ -130,6 +132,16 @@ def parse_log_format(value: object) -> str:
     return text
 
 
+ACKNOWLEDGE_MODES = ("kernel", "device")
+
+
+def parse_acknowledge(value: object) -> str:
+    text = str(value).strip().lower()
+    if text not in ACKNOWLEDGE_MODES:
+        raise ValueError(f"{value!r} is not kernel or device")
+    return text
+
+
 def parse_file_mode(value: object) -> int:
     """An octal permission mode such as ``0640``."""
     text = str(value).strip()
@@ -156,6 +168,14 @@ def parse_state(value: object) -> str:
     if text.lower().startswith("redis") and not text.lower().startswith(("redis://",
                                                                          "rediss://")):
         raise ValueError(f"{text!r}: a Redis URL starts with redis:// or rediss://")
+    return text
+
+
+def parse_storage(value: object) -> str:
+    """Empty (files in storage_dir), or ``s3://BUCKET/PREFIX``."""
+    text = parse_text(value).strip()
+    if text:
+        S3Location.parse(text)
     return text
 
 
@@ -197,6 +217,20 @@ OPTIONS: tuple[Option, ...] = (
            "or ssl:443:privateKey=key.pem:certKey=cert.pem); repeat for several."),
     Option("storage_dir", parse_text, "var/incoming",
            "Directory for uploaded files (partial/ and complete/) and the ticket database."),
+    Option("storage", parse_storage, "",
+           "Where finished files go: empty for files in storage_dir, or s3://BUCKET/PREFIX for "
+           "S3-compatible object storage (endpoint and credentials from the usual AWS_* "
+           "environment and profiles; parts wait in storage_dir until sent)."),
+    Option("s3_endpoint_url", parse_text, "",
+           "Endpoint of the S3-compatible service, e.g. http://127.0.0.1:9000 (empty: "
+           "AWS_ENDPOINT_URL, or AWS itself)."),
+    Option("s3_region", parse_text, "",
+           "Region of the bucket (empty: AWS_REGION / AWS_DEFAULT_REGION or the profile's)."),
+    Option("s3_profile", parse_text, "",
+           "Profile of ~/.aws/config and credentials to use (empty: AWS_PROFILE or default)."),
+    Option("s3_part_size", parse_size, "8MiB",
+           "Smallest part of a multipart upload (S3 wants at least 5MiB; lower only for test "
+           "servers); a file that would need more than 10000 parts gets larger ones."),
     Option("demo", parse_bool, "false",
            "Also serve the demo web app at / (it uses the public backend API like any web app)."),
     Option("max_upload_size", parse_size, "64GiB",
@@ -224,6 +258,11 @@ OPTIONS: tuple[Option, ...] = (
            "expires."),
     Option("storage_threads", parse_count, "4",
            "Threads that write and hash uploaded bytes, off the network thread."),
+    Option("acknowledge", parse_acknowledge, "device",
+           "When received bytes count as written and are acknowledged: device = written to the "
+           "storage device (O_DIRECT); kernel = handed to the operating system (buffered "
+           "writes, each upload's write-back started at once and bounded). Either way the "
+           "file is fdatasynced before it is stored."),
     Option("fast_receive", parse_bool, "true",
            "Read WebSocket payloads straight into storage and unmask them there (relies on "
            "Twisted's and Autobahn's internals, checked at start-up); false: their public "
@@ -293,6 +332,11 @@ class Config:
 
     listen: tuple[str, ...] = _default("listen")
     storage_dir: str = _default("storage_dir")
+    storage: str = _default("storage")
+    s3_endpoint_url: str = _default("s3_endpoint_url")
+    s3_region: str = _default("s3_region")
+    s3_profile: str = _default("s3_profile")
+    s3_part_size: int = _default("s3_part_size")
     demo: bool = _default("demo")
     max_upload_size: int = _default("max_upload_size")
     chunk_size: int = _default("chunk_size")
@@ -305,6 +349,7 @@ class Config:
     handover_max_delay: float = _default("handover_max_delay")
     ticket_lifetime: float = _default("ticket_lifetime")
     storage_threads: int = _default("storage_threads")
+    acknowledge: str = _default("acknowledge")
     fast_receive: bool = _default("fast_receive")
     file_mode: int = _default("file_mode")
     file_group: str = _default("file_group")
@@ -348,6 +393,8 @@ class Config:
         _at_least("max_upload_size", self.max_upload_size, 1)
         _at_least("write_buffer_size", self.write_buffer_size, self.chunk_size, "chunk_size")
         _at_least("storage_threads", self.storage_threads, 1)
+        _at_least("s3_part_size", self.s3_part_size, 64 << 10)
+        _at_most("s3_part_size", self.s3_part_size, 5 << 30)
         _at_most("storage_threads", self.storage_threads, 64)
         for name in ("max_connections", "max_connections_per_address",
                      "connection_rate_per_address"):

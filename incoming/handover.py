@@ -2,7 +2,8 @@
 
 ``POST <signalFinishURL>`` with form values ``id``, ``filename``,
 ``filenameFromBrowser``, ``size``, ``sha256``, ``cancelled``, ``cancelReason``
-and ``backendSecret``. For a finished upload the backend answers ``done`` or
+and ``backendSecret`` (and ``bucket`` and ``key`` for an object in S3-compatible
+storage). For a finished upload the backend answers ``done`` or
 ``wait`` (plain text, or JSON with a result for the page); for a cancel any
 2xx will do. Every other outcome — a network
 error, a timeout, another status, another body — is retried with a doubling
@@ -37,6 +38,7 @@ from twisted.web.iweb import UNKNOWN_LENGTH
 from incoming import webhooks
 from incoming.errors import ErrorCode, IncomingError
 from incoming.lifecycle import short_id
+from incoming.storage.location import split_object_url
 from incoming.tickets import Ticket
 
 ANSWERS = ("done", "wait")
@@ -88,6 +90,10 @@ class HandoverObserver(Protocol):
 
 def callback_form(ticket: Ticket) -> list[tuple[str, str]]:
     cancelled = ticket.cancelled_by != ""
+    where = None if cancelled else split_object_url(ticket.path)
+    # An object in S3-compatible storage: filename is s3://BUCKET/KEY, and bucket and key (the
+    # whole key, prefix included) come on their own, so that no backend parses the URL.
+    named_object = [("bucket", where[0]), ("key", where[1])] if where else []
     return [
         ("id", ticket.id),
         ("filename", "" if cancelled else ticket.path),
@@ -97,7 +103,7 @@ def callback_form(ticket: Ticket) -> list[tuple[str, str]]:
         ("cancelled", "yes" if cancelled else "no"),
         ("cancelReason", ticket.cancel_reason),
         ("backendSecret", ticket.backend_secret),
-    ]
+    ] + named_object
 
 
 class Handover:

@@ -50,8 +50,9 @@ from incoming.handover import BackendAnswer, Handover
 from incoming.leases import Lease, Leases, SoleLeases
 from incoming.lifecycle import Lifecycle, default_lifecycle, short_id
 from incoming.registry import Registry
+from incoming.storage import Partial, Storage
 from incoming.storage.direct import Landing, Piece
-from incoming.storage.filesystem import FileSystemStorage, PartialFile, StoredFile
+from incoming.storage.filesystem import StoredFile
 from incoming.tickets import State, Ticket, advance, new_ticket_id, touch
 
 MAX_FILENAME = 1024
@@ -176,7 +177,7 @@ class TicketMachine:
         self.office = office
         self.ticket = ticket
         self.phase = phase_of(ticket.state)
-        self.partial: PartialFile | None = None
+        self.partial: Partial | None = None
         self.listener: UploadListener | None = None
         self.upload: Upload | None = None
         self.backend_call: Deferred[BackendAnswer] | None = None
@@ -283,7 +284,7 @@ class TicketMachine:
     def _open_partial(self) -> Any:
         """Bytes written for an older connection are waited for, so the offset is true."""
         if self.partial is None:
-            self.partial = self.office.storage.partial(self.ticket.id)
+            self.partial = self.office.storage.partial(self.ticket.id, self.ticket.size)
             return (yield self.partial.open())
         yield self.partial.idle()
         try:
@@ -683,7 +684,7 @@ class Hello:
 class TicketOffice:
     log = Logger()
 
-    def __init__(self, config: Config, registry: Registry, storage: FileSystemStorage,
+    def __init__(self, config: Config, registry: Registry, storage: Storage,
                  handover: Handover, clock: IReactorTime,
                  lifecycle: Lifecycle | None = None,
                  leases: Leases | SoleLeases | None = None) -> None:
@@ -957,7 +958,10 @@ class TicketOffice:
         if machine.partial is not None:
             return machine.partial.offset
         if machine.ticket.state.accepts_bytes:
-            return self.storage.partial_size(machine.ticket.id)
+            # Object storage knows only this instance's uploads without waiting; the count
+            # saved when the client left covers the rest.
+            return max(self.storage.partial_size(machine.ticket.id),
+                       machine.ticket.bytes_received)
         return machine.ticket.bytes_received
 
 

@@ -32,7 +32,7 @@ from incoming.errors import ErrorCode
 from incoming.frontend import frontend_resource
 from incoming.callback_policy import CallbackPolicy, make_callback_client
 from incoming.handover import Handover, RetryPolicy
-from incoming.ingest import WriteBudget
+from incoming.ingest import WriteBudget, small_write_for
 from incoming.internals import probe, report
 from incoming.limits import (
     ConnectionLimits,
@@ -46,7 +46,10 @@ from incoming.leases import Leases, SoleLeases, instance_name
 from incoming.registry import Registry
 from incoming.registry.redis import RedisLeaseStore, RedisRegistry, RedisState
 from incoming.registry.sqlite import SQLiteRegistry
+from incoming.storage import Storage, s3, sha256state
 from incoming.storage.filesystem import FileSystemStorage
+from incoming.storage.location import S3Location
+from incoming.storage.s3parts import PARTS_AT_ONCE
 from incoming.tus import TusFace, is_tus_path
 from incoming.upload_protocol import UploadFactory
 from incoming.webhooks import signing_keys
@@ -158,6 +161,8 @@ class Plan:
     """(description, endpoint) of each ``listen`` endpoint."""
     backend: tuple[tuple[str, Any], ...]
     """(description, endpoint) of each ``backend_listen`` endpoint."""
+    s3_client: Any = None
+    """With ``storage = "s3://…"``: the botocore client, credentials found."""
 
 
 def plan(config: Config, reactor: Any) -> Plan:
@@ -170,6 +175,7 @@ def plan(config: Config, reactor: Any) -> Plan:
         file_gid=_group_id(config.file_group),
         public=tuple(_endpoint("listen", d, reactor) for d in config.listen),
         backend=tuple(_endpoint("backend_listen", d, reactor) for d in config.backend_listen),
+        s3_client=_s3_client(config),
     )
 
 
@@ -209,6 +215,37 @@ class IncomingService(MultiService):
         return super().setServiceParent(parent)
 
 
+def _storage_pool_size(config: Config) -> int:
+    """With object storage, each of the ``storage_threads`` uploads at a time also sends
+    parts, several at once: threads that wait for the network cost little."""
+    return config.storage_threads * (1 + PARTS_AT_ONCE if config.storage else 1)
+
+
+def _s3_client(config: Config) -> Any:
+    if not config.storage:
+        return None
+    try:
+        sha256state.check()
+        return s3.make_client(config.s3_endpoint_url, config.s3_region, config.s3_profile,
+                              connections=config.storage_threads * PARTS_AT_ONCE)
+    except (ValueError, sha256state.HashStateError) as e:
+        raise ConfigError("storage", f"cannot use {config.storage}: {e}") from None
+
+
+def _storage(config: Config, checked: Plan, reactor: Any, pool: ThreadPool) -> Storage:
+    """Files in storage_dir, or objects in S3-compatible storage (parts spooled there)."""
+    if checked.s3_client is None:
+        return FileSystemStorage(config.storage_dir, reactor, pool, config.write_buffer_size,
+                                 file_mode=config.file_mode, file_gid=checked.file_gid,
+                                 on_device=config.acknowledge == "device")
+    log.info("storage: objects in {storage} at {endpoint}, parts spooled in {spool}",
+             storage=config.storage, endpoint=checked.s3_client.meta.endpoint_url,
+             spool=os.path.join(config.storage_dir, "s3-spool"), event="storage")
+    return s3.S3Storage(S3Location.parse(config.storage), config.storage_dir,
+                        checked.s3_client, reactor, pool, config.write_buffer_size,
+                        config.s3_part_size)
+
+
 def make_service(config: Config, reactor: Any, log_to: Any = None) -> MultiService:
     checked = plan(config, reactor)
     tune_allocator()
@@ -220,9 +257,8 @@ def make_service(config: Config, reactor: Any, log_to: Any = None) -> MultiServi
     except OSError as e:
         raise ConfigError("storage_dir", f"cannot use {config.storage_dir}: {e}") from None
     registry, leases, shared_state = open_state(config, reactor)
-    pool = ThreadPool(minthreads=1, maxthreads=config.storage_threads, name="incoming-storage")
-    storage = FileSystemStorage(config.storage_dir, reactor, pool, config.write_buffer_size,
-                                file_mode=config.file_mode, file_gid=checked.file_gid)
+    pool = ThreadPool(minthreads=1, maxthreads=_storage_pool_size(config), name="incoming-storage")
+    storage = _storage(config, checked, reactor, pool)
     policy = RetryPolicy(attempt_timeout=config.handover_attempt_timeout,
                          total_timeout=config.handover_timeout,
                          max_delay=config.handover_max_delay)
@@ -245,7 +281,8 @@ def make_service(config: Config, reactor: Any, log_to: Any = None) -> MultiServi
     janitor.setServiceParent(top)
 
     backend_ports: list[ListeningService] = []
-    budget = WriteBudget(config.write_buffer_size)  # one bound for every face's bytes
+    # One bound for every face's bytes; small writes wait a little to be gathered.
+    budget = WriteBudget(config.write_buffer_size, reactor, small_write_for(config.window_size))
     upload_factory = UploadFactory(office, config, reactor, limits, fast_path, budget)
     # One write budget for every face: the tus face shares the WebSocket face's.
     tus = TusFace(office, config, reactor, limits, budget)

@@ -69,7 +69,7 @@ from twisted.web.server import NOT_DONE_YET, Request
 
 from incoming.config import Config
 from incoming.errors import ErrorCode, IncomingError
-from incoming.ingest import BATCH_BYTES, WriteBudget, passing
+from incoming.ingest import BATCH_BYTES, SmallWrites, WriteBudget, passing
 from incoming.limits import ConnectionLimits, RefusalLog, client_address, printable
 from incoming.office import DAMAGED, MAX_FILENAME, Hello, TicketOffice, Upload
 from incoming.tickets import State, Ticket
@@ -563,6 +563,7 @@ class TusBody:
         self.acked = 0
         self.writing = False
         self.pending: list[bytes] = []
+        self.small_writes = SmallWrites(face.budget, self._waited)
         self.checksum: tuple[Any, bytes] | None = None
         self.verified = False
         """The checksummed body is whole and its digest matches: it may be written."""
@@ -700,15 +701,26 @@ class TusBody:
             return  # written only once its digest is checked
         self.face.budget.take(len(data), self.transport)
         if not self.writing:
-            self._flush()
+            self._flush_or_wait()
         elif self.received - self.flushed >= BATCH_BYTES:
             self._pause()
+
+    def _flush_or_wait(self) -> None:
+        """Small writes wait a little for more (the ingest core's rule, as on the WebSocket)."""
+        size = self.upload.ticket.size if self.upload is not None else None
+        if self.small_writes.go_now(self.received - self.flushed, self.received == size):
+            self._flush()
+
+    def _waited(self) -> None:
+        if not self.writing:
+            self._flush()
 
     def _flush(self) -> None:
         """Hand what gathered to storage (one write at a time)."""
         if (self.upload is None or self.writing or not self.pending or self.error is not None
                 or self.checksum is not None and not self.verified):
             return
+        self.small_writes.reset()
         pieces, offset, size = self.pending, self.flushed, self.received - self.flushed
         self.pending, self.flushed = [], self.received
         counted = self.checksum is None
@@ -732,7 +744,10 @@ class TusBody:
         self.writing = False
         self.acked = max(self.acked, offset)
         if self.error is None:
-            self._flush()
+            if self.resource is None:
+                self._flush_or_wait()
+            else:
+                self._flush()  # the body is in: nothing more is coming to wait for
             self._maybe_answer()
 
     def _pause(self) -> None:
@@ -747,6 +762,7 @@ class TusBody:
                 self.transport.resumeProducing()
 
     def _drop_pending(self) -> None:
+        self.small_writes.reset()
         dropped = self.received - self.flushed
         self.pending, self.received = [], self.flushed
         if self.checksum is None:
@@ -765,7 +781,7 @@ class TusBody:
                                                        "body: nothing of it was kept"))
                 return
             self.verified = True
-            self._flush()
+        self._flush()  # the last bytes of the body never wait
         self._maybe_answer()
 
     def _maybe_answer(self) -> None:

@@ -56,6 +56,8 @@ class Measurement:
     server_minor_faults: int | None = None
     others_cpu: float | None = None  # CPU seconds used by neither server nor client meanwhile
     error: str | None = None
+    lateness: float | None = None  # slow case: worst (done - first byte) / schedule
+    wall_seconds: float | None = None  # the measured window, where longer than ``seconds``
 
     @property
     def total_bytes(self) -> int:
@@ -70,9 +72,10 @@ class Measurement:
 
     def others_cores(self) -> float | None:
         """How many cores other processes kept busy on average during the run."""
-        if self.others_cpu is None or not self.seconds:
+        seconds = self.wall_seconds or self.seconds
+        if self.others_cpu is None or not seconds:
             return None
-        return max(self.others_cpu, 0.0) / self.seconds
+        return max(self.others_cpu, 0.0) / seconds
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -282,26 +285,10 @@ def run_tus(data_path: Path, uploads: int = 1) -> Measurement:
     argv = [NODE, str(BENCH_DIR / "js" / "tus_server.mjs"), "--dir", str(store)]
     with ServerProcess(argv, _log_path("tus")) as server:
         port = int(server.read_line_starting("LISTENING", 30).split()[1])
-        client = [
-            NODE,
-            str(BENCH_DIR / "js" / "tus_upload.mjs"),
-            "--endpoint",
-            f"http://127.0.0.1:{port}/files",
-            "--file",
-            str(data_path),
-            "--count",
-            str(uploads),
-        ]
         warm_up()
         busy0 = procstat.machine_busy_seconds()
         before = procstat.sample(server.pid)
-        done = subprocess.run(
-            client,
-            capture_output=True,
-            text=True,
-            cwd=BENCH_DIR,
-            timeout=transfer_timeout(size * uploads),
-        )
+        done = _tus_client(f"http://127.0.0.1:{port}/files", data_path, uploads)
         after = procstat.sample(server.pid)
         busy1 = procstat.machine_busy_seconds()
     stored_sizes = [p.stat().st_size for p in store.iterdir() if p.suffix != ".json"]
@@ -314,4 +301,125 @@ def run_tus(data_path: Path, uploads: int = 1) -> Measurement:
     m.seconds = report["seconds"]
     if stored_sizes != [size] * uploads:
         m.error = f"tus stored {len(stored_sizes)} files, not {uploads} of {size} bytes"
+    return m
+
+
+def _tus_client(endpoint: str, data_path: Path, uploads: int,
+                tickets: list[str] | None = None) -> subprocess.CompletedProcess:
+    """tus-js-client in Node (js/tus_upload.mjs), ``uploads`` at once; its last line is JSON."""
+    client = [NODE, str(BENCH_DIR / "js" / "tus_upload.mjs"), "--endpoint", endpoint,
+              "--file", str(data_path), "--count", str(uploads)]
+    if tickets:
+        client += ["--tickets", ",".join(tickets)]
+    size = data_path.stat().st_size
+    return subprocess.run(client, capture_output=True, text=True, cwd=BENCH_DIR,
+                          timeout=transfer_timeout(size * uploads))
+
+
+def _handed_over(sink: HandoverSink, tickets: list[str], digest: str, size: int,
+                 deadline: float) -> list[str]:
+    """Wait until every ticket's handover callback came with the right digest and size (or
+    the deadline passed); the problems left."""
+    while True:
+        errors = [e for e in (sink.check(t, digest, size) for t in tickets) if e]
+        if not errors or time.monotonic() > deadline:
+            return errors
+        time.sleep(0.05)
+
+
+def run_tus_face(settings: Settings, sink: HandoverSink, data_path: Path,
+                 uploads: int = 1) -> Measurement:
+    """The same tus-js-client → Incoming!!'s tus face (SHA-256 and fdatasync as always);
+    timed by the client from ``start()`` to ``onSuccess``, or to the last handover callback
+    if that is later (the last PATCH is answered once written, before the file is synced
+    and stored: docs/tus.rst)."""
+    size = data_path.stat().st_size
+    m = Measurement("tus-face", size, uploads)
+    server = IncomingServer(settings)
+    try:
+        tickets = [server.new_ticket(sink.url) for _ in range(uploads)]
+        warm_up()
+        busy0 = procstat.machine_busy_seconds()
+        before = procstat.sample(server.process.pid)
+        started = time.perf_counter()
+        done = _tus_client(f"http://127.0.0.1:{server.port}/incoming/0.1/tus/", data_path,
+                           uploads, tickets)
+        errors = _handed_over(sink, tickets, sha256_of(data_path), size,
+                              deadline=time.monotonic() + 60) if done.returncode == 0 else []
+        after = procstat.sample(server.process.pid)
+        busy1 = procstat.machine_busy_seconds()
+    finally:
+        server.stop()
+    if done.returncode != 0:
+        m.error = f"tus client failed: {done.stderr.strip()[-500:]}"
+        return m
+    if errors:
+        m.error = f"{len(errors)} of {uploads} failed; first: {errors[0]}"
+        return m
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    _fill_cpu(m, before, after, report["clientCpuSeconds"], busy1 - busy0)
+    stored = max(sink.arrived[t] for t in tickets) - started
+    m.seconds = max(report["seconds"], stored - 0.05)  # node's own start lags ours a little
+    m.seconds_finished = stored
+    return m
+
+
+# -- many slow uploads -----------------------------------------------------------------
+
+
+@dataclass
+class SlowPlan:
+    uploads: int = 1000
+    message: int = 16 << 10  # bytes per piece
+    interval: float = 0.25  # seconds between pieces: 64 KiB/s
+    seconds: float = 20.0  # the schedule
+
+    @property
+    def size(self) -> int:
+        return int(self.seconds / self.interval) * self.message
+
+
+def run_slow_case(settings: Settings, sink: HandoverSink, face: str, plan: SlowPlan,
+                  data_path: Path) -> Measurement:
+    """``plan.uploads`` uploads at once over ``face`` (ws or tus), each sending ``data_path``
+    on the schedule; timed from the first byte to the last upload done. ``seconds`` is that
+    span; ``lateness`` the worst (done - first byte) / schedule over the uploads."""
+    from .frames import frame_stream
+    from .slow import SlowTus, SlowWebSocket, create_tus_upload, run_slow, tus_pieces, ws_pieces
+
+    size = data_path.stat().st_size
+    m = Measurement(f"slow-{face}", size, plan.uploads)
+    server = IncomingServer(settings)
+    try:
+        tickets = [server.new_ticket(sink.url) for _ in range(plan.uploads)]
+        if face == "ws":
+            pieces = ws_pieces(frame_stream(data_path, plan.message))
+            clients = [SlowWebSocket(server.port, t, pieces, size) for t in tickets]
+        else:
+            pieces = tus_pieces(data_path.read_bytes(), plan.message)
+            for ticket in tickets:
+                create_tus_upload(server.port, ticket, size)
+            clients = [SlowTus(server.port, t, pieces, size) for t in tickets]
+        warm_up()
+        busy0 = procstat.machine_busy_seconds()
+        before, cpu0 = procstat.sample(server.process.pid), own_cpu_seconds()
+        window_start = time.perf_counter()
+        run_slow(clients, plan.interval, timeout=plan.seconds * 10 + 60)
+        digest = sha256_of(data_path)
+        errors = [c.result.error for c in clients if c.result.error]
+        if not errors:
+            errors = _handed_over(sink, tickets, digest, size, deadline=time.monotonic() + 60)
+        after, cpu1 = procstat.sample(server.process.pid), own_cpu_seconds()
+        busy1 = procstat.machine_busy_seconds()
+        m.wall_seconds = time.perf_counter() - window_start
+    finally:
+        server.stop()
+    _fill_cpu(m, before, after, cpu1 - cpu0, busy1 - busy0)
+    if errors:
+        m.error = f"{len(errors)} of {plan.uploads} failed; first: {errors[0]}"
+        return m
+    results = [c.result for c in clients]
+    first = min(r.first_byte_at for r in results)
+    m.seconds = max(r.done_at for r in results) - first
+    m.lateness = max((r.done_at - r.first_byte_at) / plan.seconds for r in results)
     return m

@@ -8,6 +8,7 @@ bytes sent (the ``sha256`` the server reports against the data file's).
 from __future__ import annotations
 
 import threading
+import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -33,13 +34,20 @@ class _Handler(BaseHTTPRequestHandler):
         pass  # quiet: the benchmark prints its own report
 
 
+class _Server(ThreadingHTTPServer):
+    # The slow case stores a thousand uploads within a second: the default backlog of 5
+    # overflowed, and callbacks waited for SYN retransmits until the server's timeout.
+    request_queue_size = 2048
+
+
 class HandoverSink:
     """``with HandoverSink() as sink: sink.url`` — the ``signalFinishURL`` for new tickets."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.callbacks: dict[str, dict[str, str]] = {}
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.arrived: dict[str, float] = {}  # ticket → perf_counter() of its callback
+        self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.sink = self  # type: ignore[attr-defined]
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -51,6 +59,7 @@ class HandoverSink:
     def record(self, form: dict[str, str]) -> None:
         with self._lock:
             self.callbacks[form.get("id", "")] = form
+            self.arrived[form.get("id", "")] = time.perf_counter()
 
     def check(self, ticket: str, sha256: str, size: int) -> str | None:
         """None if the server handed ``ticket`` over with the right digest and size."""

@@ -1,8 +1,10 @@
 // The tus client side of the benchmark: tus-js-client in Node, with its default chunk size
 // (Infinity: the whole file in one PATCH request), as a tus user would run it.
 //
-//   node js/tus_upload.mjs --endpoint URL --file PATH [--count N]
+//   node js/tus_upload.mjs --endpoint URL --file PATH [--count N] [--tickets ID,ID,...]
 //
+// --tickets: Incoming!!'s tus face takes the ticket in Upload-Metadata key "ticket" (one per
+// upload, in order); @tus/server needs none.
 // Starts N uploads of the same file at once (each its own tus upload), waits for all of them,
 // and prints one JSON line: {"seconds": wall time from the first start() to the last success,
 // "bytes": total bytes, "uploads": N, "clientCpuSeconds": this process's user+system CPU}.
@@ -15,14 +17,19 @@ const { values: args } = parseArgs({
     endpoint: { type: "string" },
     file: { type: "string" },
     count: { type: "string", default: "1" },
+    tickets: { type: "string", default: "" },
   },
 });
 
+const tickets = args.tickets ? args.tickets.split(",") : [];
+
 function uploadOnce(endpoint, path, index) {
+  const metadata = { filename: `bench-${index}.bin` };
+  if (tickets.length) metadata.ticket = tickets[index];
   return new Promise((resolve, reject) => {
     const upload = new Upload(fs.createReadStream(path), {
       endpoint,
-      metadata: { filename: `bench-${index}.bin` },
+      metadata,
       // The benchmark measures one clean attempt: a failure must fail the run, not be retried.
       retryDelays: null,
       onError: reject,

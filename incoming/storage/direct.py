@@ -1,28 +1,40 @@
-"""Taking upload bytes in, and writing them to disk around the page cache (``O_DIRECT``)
-where the file system allows it.
+"""Taking upload bytes in, and writing them to disk, in one of two ways: around the page
+cache with ``O_DIRECT`` where the file system allows it (the default, ``acknowledge =
+device``: a write is done, and may be acknowledged, once the bytes reached the
+device), or into the page cache with its write-back kept short and bounded
+(``acknowledge = kernel``: done once the kernel has the bytes).
 
-Why around the page cache: nothing here reads an upload back, and its backend
-may never read it on this machine. Through the page cache every byte is copied
-once more, and every new cache page comes from memory the kernel (in a VM, the
-host) must first reclaim; a big upload also pushes out what other programs
-cache. Measured on the development VM (bench/README.rst): buffered writes cost
-0.3 CPU s/GiB at best and 2.6 while the cache grows; direct writes 0.02–0.06.
-The bytes are on the device when the write returns, so the final ``fdatasync``
-before ``stored`` has only metadata left to do, and a slow disk slows the
-upload down instead of filling memory with dirty pages.
+Why two: an ``O_DIRECT`` write returns only once the device has its bytes,
+and the disk lane writes one batch at a time, so the device sees a queue of
+one request and idles between writes; on a day when the disk was slow that
+held uploads to 0.7 of a plain buffered writer that syncs once at the end.
+Buffered writes cost CPU instead: the copy into the cache, and every new cache
+page must first be reclaimed (in a VM, from the host); left alone, the kernel
+also starts write-back late, then throttles every writer at once, and a big
+upload pushes out what other programs cache. :class:`WriteBack` tames the
+second kind: it starts each file's write-back as its bytes arrive, waits for
+pages only once they are :data:`WRITE_BACK_WINDOW` behind, and drops them from
+the cache then (leaving them cached cost 2.4–2.9 server CPU s/GiB instead of
+1.6–2.2). Measured end to end on a busy shared machine (bench/README.rst),
+``O_DIRECT`` still won: 1.4–1.5 server CPU s/GiB, and the bounded buffered
+mode reached 0.47–0.93 of its MB/s in five rounds out of five, though on the
+disk alone (``bench/benchlib/write_modes.py``) the two were about as fast.
+Hence ``device`` by default, ``kernel`` for disks that are slow with
+``O_DIRECT``.
 
 Where the bytes wait: direct writes need memory aligned like the file
 offset. Bytes lie in page-aligned :class:`Buffers`, each at the same position
-modulo :data:`ALIGNMENT` as in the file. A connection that can receives them
+modulo :data:`ALIGNMENT` as in the file (buffered writes use the same buffers,
+which costs them nothing). A connection that can receives them
 there straight from its socket (a :class:`Landing`); other bytes are copied
 in. :func:`take_in` then hashes each part right after touching it (copying
 it, or unmasking a WebSocket payload in place: ``incoming/unmasking.py``),
 while it is in the CPU's cache: hashing bytes that had left it cost 0.9 CPU
 s/GiB here against 0.56.
 
-How: the file is opened twice. The whole blocks of a write go through the
-``O_DIRECT`` descriptor, straight from the buffers; the unaligned bytes at
-either end go through the ordinary one, into pages the direct writes never
+How ``O_DIRECT`` writes go: the file is opened twice. The whole blocks of a
+write go through the ``O_DIRECT`` descriptor, straight from the buffers; the
+unaligned bytes at either end go through the ordinary one, into pages the direct writes never
 touch. Where the file system refuses ``O_DIRECT`` (at open or at the first
 write), every write is an ordinary buffered one.
 """
@@ -185,13 +197,27 @@ def memory_address(data: Any) -> int | None:
         return None
 
 
+WRITE_BACK_START = 1 << 20
+"""In buffered mode, how many new bytes of a file start their write-back together."""
+WRITE_BACK_WINDOW = 32 << 20
+"""In buffered mode, how far behind the last write a file's pages may still be dirty or
+cached: older ones are waited for and dropped. Deep enough to keep several requests in
+the device's queue; small enough that a thousand uploads hold a bounded page cache."""
+
+
 class FileWriter:
     """One open partial file: ``write`` puts buffers from :func:`take_in` at their offset;
-    ``fd`` is there to read and sync."""
+    ``fd`` is there to read and sync.
 
-    def __init__(self, path: str) -> None:
+    ``direct``: whole blocks go around the page cache (``O_DIRECT``), so a write
+    returns once its bytes reached the device. Otherwise every write goes into
+    the page cache, and a :class:`WriteBack` keeps what it holds of this file
+    bounded."""
+
+    def __init__(self, path: str, direct: bool = True) -> None:
         self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
-        self._direct_fd = _open_direct(path)
+        self._direct_fd = _open_direct(path) if direct else None
+        self._write_back = None if direct else WriteBack(self.fd)
 
     @property
     def direct(self) -> bool:
@@ -206,6 +232,8 @@ class FileWriter:
         last_block = end // ALIGNMENT * ALIGNMENT
         if self._direct_fd is None or last_block <= first_block:
             _write_all(self.fd, views, offset)
+            if self._write_back is not None:
+                self._write_back.written(offset, end)
             return end
         head, views = _split(views, first_block - offset)
         middle, tail = _split(views, last_block - first_block)
@@ -243,6 +271,44 @@ class FileWriter:
         return written
 
 
+class WriteBack:
+    """Keeps one buffered file's share of the page cache bounded, and its final
+    ``fdatasync`` short.
+
+    Left alone, the kernel starts writing dirty pages back only once many are
+    dirty (system-wide), and then throttles every writer at once; and written
+    pages stay cached though nothing here reads them again. So, per write:
+    start the write-back of new pages once :data:`WRITE_BACK_START` of them
+    gathered (the small writes of a slow upload would otherwise each become an
+    I/O of its own); once pages are more than :data:`WRITE_BACK_WINDOW` behind
+    the end, wait for them to be on the device and drop them from the cache.
+    The device has the window's worth of requests queued, and the file never
+    holds much more than the window in the page cache. Writes are sequential,
+    so only where the last one ended matters.
+    """
+
+    def __init__(self, fd: int, window: int = WRITE_BACK_WINDOW) -> None:
+        self._fd = fd
+        self._window = window
+        self._started: int | None = None  # write-back was started for pages before this
+        self._clean = 0  # pages before this offset are written back and dropped
+
+    def written(self, start: int, end: int) -> None:
+        if self._started is None:
+            self._started = self._clean = start // ALIGNMENT * ALIGNMENT
+        if end - self._started < WRITE_BACK_START:
+            return
+        if not sync_file_range(self._fd, self._started, end - self._started, start=True):
+            return  # no such call here: the final fdatasync does it all
+        self._started = end
+        behind = (end - self._window) // ALIGNMENT * ALIGNMENT
+        if behind > self._clean:
+            sync_file_range(self._fd, self._clean, behind - self._clean, wait=True)
+            os.posix_fadvise(self._fd, self._clean, behind - self._clean,
+                             os.POSIX_FADV_DONTNEED)
+            self._clean = behind
+
+
 def _open_direct(path: str) -> int | None:
     flag = getattr(os, "O_DIRECT", 0)
     if not flag:
@@ -253,6 +319,41 @@ def _open_direct(path: str) -> int | None:
         if e.errno != errno.EINVAL:
             raise
         return None
+
+
+_SYNC_FILE_RANGE_WAIT_BEFORE = 1
+_SYNC_FILE_RANGE_WRITE = 2
+_SYNC_FILE_RANGE_WAIT_AFTER = 4
+
+
+def _load_sync_file_range() -> Any:
+    try:
+        function = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (AttributeError, OSError):  # not Linux
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    function.restype = ctypes.c_int
+    return function
+
+
+_sync_file_range = _load_sync_file_range()
+
+
+def sync_file_range(fd: int, offset: int, count: int, start: bool = False,
+                    wait: bool = False) -> bool:
+    """Linux's ``sync_file_range``: ``start`` the write-back of a range of the file's dirty
+    pages, and/or ``wait`` until the range is written back. Returns False where the system
+    has none (the caller then relies on ``fdatasync``). It makes nothing durable: the
+    device's cache and the file's metadata are ``fdatasync``'s business."""
+    if _sync_file_range is None:
+        return False
+    flags = (_SYNC_FILE_RANGE_WRITE if start else 0) | (
+        _SYNC_FILE_RANGE_WAIT_BEFORE | _SYNC_FILE_RANGE_WRITE | _SYNC_FILE_RANGE_WAIT_AFTER
+        if wait else 0)
+    if _sync_file_range(fd, offset, count, flags) != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, os.strerror(error))
+    return True
 
 
 def _write_all(fd: int, views: list[memoryview], offset: int) -> None:

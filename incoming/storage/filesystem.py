@@ -58,8 +58,11 @@ class StoredFile:
 class FileSystemStorage:
     def __init__(self, root: str, reactor: IReactorFromThreads, pool: ThreadPool,
                  buffered_bytes: int = 64 << 20, file_mode: int = 0o640,
-                 file_gid: int | None = None) -> None:
-        """``buffered_bytes``: how much memory idle write buffers may keep (the server passes
+                 file_gid: int | None = None, on_device: bool = True) -> None:
+        """``on_device``: a write is done (and may be acknowledged) once its bytes are on the
+        storage device (``O_DIRECT``), not once the kernel has them (the page cache, its
+        write-back started at once and bounded); ``direct.py`` says why and how.
+        ``buffered_bytes``: how much memory idle write buffers may keep (the server passes
         ``write_buffer_size``, the most that can be in flight at once). ``file_mode`` and
         ``file_gid``: what a stored file gets, so that a backend running as another user
         can take it (``complete/`` then belongs to that group too, writable by it when the
@@ -71,29 +74,33 @@ class FileSystemStorage:
         os.makedirs(self._complete_dir, exist_ok=True)
         self._file_mode = file_mode
         self._file_gid = file_gid
+        self._on_device = on_device
         if file_gid is not None:
             _share_folder(self.root, file_gid, 0o750)
             _share_folder(self._complete_dir, file_gid, 0o2770 if file_mode & 0o020 else 0o2750)
         self._reactor = reactor
         self._pool = pool
         self._buffers = Buffers(keep=buffered_bytes // BUFFER_SIZE)
+        self._complete_sync = DirectorySync(self._complete_dir)
         self._hashes = HashMemo()
 
     def landing(self, offset: int) -> Landing:
         """Where a connection's bytes for file offset ``offset`` onwards may land."""
         return Landing(self._buffers, offset)
 
-    def partial(self, ticket_id: str) -> PartialFile:
-        """A handle on the ticket's partial file; nothing is opened until it is used."""
+    def partial(self, ticket_id: str, size: int | None = None) -> PartialFile:
+        """A handle on the ticket's partial file; nothing is opened until it is used (``size``,
+        the declared size, does not matter here: the file grows as bytes come)."""
         return PartialFile(
             os.path.join(self._partial_dir, ticket_id),
             os.path.join(self._complete_dir, ticket_id),
-            self._complete_dir,
+            self._complete_sync,
             self._buffers,
             self._reactor,
             self._pool,
             self._file_mode,
             self._file_gid,
+            self._on_device,
             self._hashes,
         )
 
@@ -274,15 +281,17 @@ class PartialFile:
     on the reactor thread only.
     """
 
-    def __init__(self, path: str, complete_path: str, complete_dir: str, buffers: Buffers,
-                 reactor: IReactorFromThreads, pool: ThreadPool, file_mode: int = 0o640,
-                 file_gid: int | None = None, hashes: HashMemo | None = None) -> None:
+    def __init__(self, path: str, complete_path: str, complete_sync: DirectorySync,
+                 buffers: Buffers, reactor: IReactorFromThreads, pool: ThreadPool,
+                 file_mode: int = 0o640, file_gid: int | None = None,
+                 on_device: bool = True, hashes: HashMemo | None = None) -> None:
         self.path = path
+        self._on_device = on_device
         self._hashes = hashes or HashMemo()
         self._file_mode = file_mode
         self._file_gid = file_gid
         self._complete_path = complete_path
-        self._complete_dir = complete_dir
+        self._complete_sync = complete_sync
         self._buffers = buffers
         self._intake = Lane(reactor, pool)
         self._disk = Lane(reactor, pool)
@@ -371,7 +380,7 @@ class PartialFile:
 
     def _ensure_open(self) -> FileWriter:
         if self._file is None:
-            self._file = FileWriter(self.path)
+            self._file = FileWriter(self.path, direct=self._on_device)
         return self._file
 
     def _open_in_thread(self) -> int:
@@ -427,7 +436,7 @@ class PartialFile:
         self._close_in_thread()
         os.rename(self.path, self._complete_path)
         self._hashes.forget(self.path)
-        _fsync_directory(self._complete_dir)
+        self._complete_sync.sync()
         return StoredFile(self._complete_path, self._on_disk, self._hash.hexdigest())
 
     def _close_in_thread(self) -> None:
@@ -436,6 +445,44 @@ class PartialFile:
                 self._hashes.keep(self.path, self._file.fd, self._hashed, self._hash)
             self._file.close()
             self._file = None
+
+
+class DirectorySync:
+    """Makes renames into one directory durable, one ``fsync`` for many callers.
+
+    Uploads that complete together each need the directory synced after their
+    rename; a thousand slow ones finishing within a second made a thousand
+    journal commits. A caller here waits for an ``fsync`` that starts after
+    its call (that one covers its rename), running it itself if none is
+    running; callers arriving meanwhile share the next one. Pool threads only.
+    """
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._changed = threading.Condition()
+        self._asked = 0  # guarded by _changed: calls so far, numbered
+        self._covered = 0  # guarded by _changed: calls up to this one are durable
+        self._running = False  # guarded by _changed
+
+    def sync(self) -> None:
+        with self._changed:
+            self._asked += 1
+            mine = self._asked
+            while self._running and self._covered < mine:
+                self._changed.wait()
+            if self._covered >= mine:
+                return
+            self._running, covers = True, self._asked
+        try:
+            _fsync_directory(self._path)
+        except BaseException:
+            with self._changed:  # not covered: a waiter runs the next fsync itself
+                self._running = False
+                self._changed.notify_all()
+            raise
+        with self._changed:
+            self._running, self._covered = False, covers
+            self._changed.notify_all()
 
 
 def _fsync_directory(path: str) -> None:

@@ -13,9 +13,12 @@ from incoming.storage.direct import (
     BUFFER_SIZE,
     Buffers,
     FileWriter,
+    WRITE_BACK_START,
     Landing,
+    WriteBack,
     take_in,
 )
+from incoming.storage import direct
 from incoming.unmasking import MaskedBytes, turned
 from test.support.wsclient import mask as xor_mask
 
@@ -198,3 +201,40 @@ def test_bytes_landed_as_they_arrive_are_taken_in_where_they_lie():
     later = landing.space(10)
     assert address(later) % ALIGNMENT == (5000 + len(data)) % ALIGNMENT
     assert all(later.obj is not buffer for buffer in buffers)
+
+
+def test_buffered_writes_start_their_write_back_and_drop_what_is_a_window_behind(
+        tmp_path, monkeypatch):
+    """Without O_DIRECT every byte goes through the page cache: each MiB's write-back is
+    started as it arrives, and pages more than the window behind the end are waited for
+    and dropped from the cache, so one upload never holds much more than the window."""
+    started, waited, dropped, ends_behind = [], [], [], []
+    real_sync = direct._sync_file_range
+
+    def sync_file_range(fd, offset, count, flags):
+        if flags & 4:  # waits: how far behind the write-back started last was its end
+            waited.append((offset, offset + count))
+            ends_behind.append(started[-1][1] - (offset + count))
+        else:
+            started.append((offset, offset + count))
+        return real_sync(fd, offset, count, flags)
+
+    monkeypatch.setattr(direct, "_sync_file_range", sync_file_range)
+    monkeypatch.setattr(os, "posix_fadvise", lambda fd, offset, count, advice: dropped.append(
+        (offset, offset + count, advice)))
+    window, step, data = 4 * WRITE_BACK_START, WRITE_BACK_START // 2 + 7, os.urandom(12 << 20)
+    writer = FileWriter(str(tmp_path / "f"), direct=False)
+    writer._write_back = WriteBack(writer.fd, window)
+    assert not writer.direct
+    for offset in range(0, len(data), step):
+        views, _ = take([data[offset:offset + step]], offset)
+        writer.write(views, offset)
+    writer.close()
+    assert (tmp_path / "f").read_bytes() == data
+    assert started[0][0] == 0 and all(b - a >= WRITE_BACK_START for a, b in started)
+    assert [a for a, _ in started[1:]] == [b for _, b in started[:-1]]  # every byte, once
+    assert waited == [(a, b) for a, b, _ in dropped]
+    assert {advice for _, _, advice in dropped} == {os.POSIX_FADV_DONTNEED}
+    assert waited[0][0] == 0 and [a for a, _ in waited[1:]] == [b for _, b in waited[:-1]]
+    assert len(data) - window - 2 * WRITE_BACK_START < waited[-1][1] <= len(data) - window
+    assert all(window <= behind < window + ALIGNMENT for behind in ends_behind)

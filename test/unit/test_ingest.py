@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 from twisted.internet.defer import Deferred, fail
 from twisted.internet.task import Clock
 
 from incoming.errors import ErrorCode, IncomingError
-from incoming.ingest import BATCH_BYTES, IdleTimer, Intake, WriteBudget
+from incoming.ingest import (
+    BATCH_BYTES,
+    SMALL_WRITE,
+    SMALL_WRITE_DELAY,
+    IdleTimer,
+    Intake,
+    WriteBudget,
+    small_write_for,
+)
 
 
 class FakeUpload:
     """Records writes; the test completes each when it likes."""
 
-    def __init__(self, offset: int = 0) -> None:
+    def __init__(self, offset: int = 0, size: int | None = None) -> None:
         self.offset = offset
+        self.ticket = SimpleNamespace(size=size)
         self.writes: list[tuple[int, int, Deferred[int]]] = []
 
     def write(self, offset: int, pieces: list[bytes], landing: Any) -> Deferred[int]:
@@ -38,8 +48,10 @@ class Holder:
         self.paused = False
 
 
-def make(offset: int = 0, limit: int = 64 << 20):
-    upload, budget, holder = FakeUpload(offset), WriteBudget(limit), Holder()
+def make(offset: int = 0, limit: int = 64 << 20, clock: Clock | None = None,
+         size: int | None = None):
+    budget = WriteBudget(limit, clock, SMALL_WRITE if clock else 0)
+    upload, holder = FakeUpload(offset, size), Holder()
     acks: list[int] = []
     failures: list[Any] = []
     intake = Intake(upload, None, budget, holder, acks.append, failures.append)
@@ -149,3 +161,78 @@ def test_a_stopped_idle_timer_never_fires():
     timer.stop()
     clock.advance(5)
     assert fired == [] and clock.getDelayedCalls() == []
+
+
+def test_small_messages_wait_for_more_and_go_together():
+    """With a clock, a small message's bytes wait up to SMALL_WRITE_DELAY for more and then
+    go as one write; a write under way meanwhile does not make them go earlier."""
+    clock = Clock()
+    intake, upload, _, _, acks, _ = make(clock=clock, size=1 << 30)
+    for _ in range(3):
+        intake.take([b"s" * 16384])
+        intake.message_end()
+        clock.advance(SMALL_WRITE_DELAY / 4)
+    assert upload.writes == []
+    clock.advance(SMALL_WRITE_DELAY / 4)
+    assert [(o, n) for o, n, _ in upload.writes] == [(0, 3 * 16384)]
+    intake.take([b"t" * 100])
+    intake.message_end()
+    upload.complete(0)
+    assert acks == [3 * 16384] and len(upload.writes) == 1  # the 100 bytes wait their turn
+    clock.advance(SMALL_WRITE_DELAY)
+    assert [(o, n) for o, n, _ in upload.writes][1:] == [(3 * 16384, 100)]
+
+
+def test_a_small_write_goes_at_once_when_large_enough_or_the_file_is_complete():
+    """Gathered bytes go at the message end once they reach SMALL_WRITE, and the last bytes
+    of the file never wait."""
+    clock = Clock()
+    intake, upload, _, _, _, _ = make(clock=clock, size=SMALL_WRITE + 10)
+    intake.take([b"a" * (SMALL_WRITE - 1)])
+    intake.message_end()
+    assert upload.writes == []
+    intake.take([b"b"])
+    intake.message_end()
+    assert [(o, n) for o, n, _ in upload.writes] == [(0, SMALL_WRITE)]
+    upload.complete(0)
+    intake.take([b"c" * 10])
+    intake.message_end()
+    assert [(o, n) for o, n, _ in upload.writes][1:] == [(SMALL_WRITE, 10)]
+    assert not clock.getDelayedCalls()
+
+
+def test_closing_forgets_a_waiting_small_write():
+    """A connection closed while small bytes wait writes nothing later and leaves no timer."""
+    clock = Clock()
+    intake, upload, budget, _, _, _ = make(clock=clock, size=1 << 30)
+    intake.take([b"x" * 10])
+    intake.message_end()
+    intake.close()
+    assert not clock.getDelayedCalls()
+    clock.advance(SMALL_WRITE_DELAY)
+    assert upload.writes == [] and budget.used == 0
+
+
+def test_a_small_window_makes_small_writes_smaller():
+    """Writes wait only below half the window: a client that stopped at its window must not
+    wait SMALL_WRITE_DELAY for every window's worth of acknowledgements."""
+    assert small_write_for(16 << 20) == SMALL_WRITE
+    assert small_write_for(64 << 10) == 32 << 10
+    clock = Clock()
+    upload, holder, acks = FakeUpload(0, 1 << 20), Holder(), []
+    budget = WriteBudget(64 << 20, clock, small_write_for(64 << 10))
+    intake = Intake(upload, None, budget, holder, acks.append, lambda failure: None)
+    intake.take([b"w" * (32 << 10)])
+    intake.message_end()
+    assert [(o, n) for o, n, _ in upload.writes] == [(0, 32 << 10)]
+
+
+def test_without_a_small_write_size_nothing_waits():
+    """A budget given a clock but no small-write size writes every message as it ends."""
+    clock = Clock()
+    upload, holder = FakeUpload(0, 1 << 20), Holder()
+    intake = Intake(upload, None, WriteBudget(64 << 20, clock), holder, lambda o: None,
+                    lambda failure: None)
+    intake.take([b"x"])
+    intake.message_end()
+    assert len(upload.writes) == 1 and not clock.getDelayedCalls()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 
 import pytest
 
@@ -222,3 +223,79 @@ def test_a_partial_file_made_anew_is_hashed_from_its_start(tmp_path, monkeypatch
     assert value(again.open()) == 6000
     assert sum(read) == 6000
     assert value(again.complete()).sha256 == hashlib.sha256(b"z" * 6000).hexdigest()
+
+
+@pytest.mark.parametrize("on_device", [False, True], ids=["acknowledge=kernel",
+                                                          "acknowledge=device"])
+def test_each_acknowledge_mode_syncs_the_file_and_its_move_before_stored(tmp_path, monkeypatch,
+                                                                          on_device):
+    """Whether writes go through the page cache or around it (O_DIRECT only when asked),
+    the stored bytes are the ones written, and complete() fdatasyncs the file, then moves it
+    and fsyncs the directory, before it answers."""
+    events, real = [], {name: getattr(os, name) for name in ("open", "fdatasync", "rename",
+                                                              "fsync")}
+    monkeypatch.setattr(os, "open", lambda path, flags, *mode: (
+        events.append(("direct open", path)) if flags & os.O_DIRECT else None,
+        real["open"](path, flags, *mode))[1])
+    for name in ("fdatasync", "rename", "fsync"):
+        monkeypatch.setattr(os, name, lambda *args, name=name: (
+            events.append((name,)), real[name](*args))[1])
+    data = os.urandom(3 * (1 << 20) + 12_345)
+    partial = FileSystemStorage(str(tmp_path), ImmediateThreads(), ImmediateThreads(),
+                                on_device=on_device).partial("T9")
+    partial.open()
+    for start, end in ((0, 5000), (5000, 2 << 20), (2 << 20, len(data))):
+        assert value(partial.write(start, [data[start:end]])) == end
+    stored = value(partial.complete())
+    assert (tmp_path / "complete" / "T9").read_bytes() == data
+    assert stored.sha256 == hashlib.sha256(data).hexdigest()
+    direct_opens = [event for event in events if event[0] == "direct open"]
+    assert bool(direct_opens) == on_device
+    assert [event for event in events if event[0] != "direct open"] == [
+        ("fdatasync",), ("rename",), ("fsync",)]
+
+
+def test_renames_completed_together_share_one_directory_fsync(tmp_path, monkeypatch):
+    """Callers arriving while the directory's fsync runs wait for the next one, which covers
+    them all; none returns before an fsync that started after its call."""
+    fsyncs, release = [], threading.Event()
+
+    def slow_fsync(path):
+        fsyncs.append(path)
+        if len(fsyncs) == 1:
+            assert release.wait(30)
+
+    monkeypatch.setattr(filesystem, "_fsync_directory", slow_fsync)
+    sync = filesystem.DirectorySync(str(tmp_path))
+    done: list[int] = []
+    threads = [threading.Thread(target=lambda n=n: (sync.sync(), done.append(n)))
+               for n in range(3)]
+    threads[0].start()
+    while not fsyncs:
+        threading.Event().wait(0.01)
+    for thread in threads[1:]:
+        thread.start()
+    while sync._asked < 3:
+        threading.Event().wait(0.01)
+    assert done == []
+    release.set()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(done) == [0, 1, 2] and len(fsyncs) == 2
+
+
+def test_a_failed_directory_fsync_is_run_again_for_the_next_caller(tmp_path, monkeypatch):
+    """An fsync that fails raises to its caller and covers nobody: the next caller runs one."""
+    calls = []
+
+    def failing_once(path):
+        calls.append(path)
+        if len(calls) == 1:
+            raise OSError(5, "I/O error")
+
+    monkeypatch.setattr(filesystem, "_fsync_directory", failing_once)
+    sync = filesystem.DirectorySync(str(tmp_path))
+    with pytest.raises(OSError):
+        sync.sync()
+    sync.sync()
+    assert len(calls) == 2

@@ -14,6 +14,7 @@ from twisted.internet.testing import StringTransport
 from twisted.web.resource import Resource
 
 from incoming.config import Config
+from incoming.ingest import SMALL_WRITE, SMALL_WRITE_DELAY
 from incoming.limits import ConnectionLimits
 from incoming.tus import BATCH_BYTES, TusFace, is_tus_path
 from incoming.web import IncomingSite, redacted_uri
@@ -113,6 +114,15 @@ class Tus:
         headers = {"Upload-Offset": str(offset),
                    "Content-Type": "application/offset+octet-stream", **(extra or {})}
         return self.send("PATCH", TUS + ticket_id, headers, body)
+
+    def open_patch(self, ticket_id: str, length: int) -> tuple[Any, StringTransport]:
+        """Create the upload, then start a PATCH of all ``length`` bytes whose body the
+        caller sends."""
+        self.create(ticket_id, length)
+        channel, transport = self.connect()
+        self.start(channel, "PATCH", TUS + ticket_id, {
+            "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}, length)
+        return channel, transport
 
     def head(self, ticket_id: str) -> Response:
         return self.send("HEAD", TUS + ticket_id)
@@ -332,10 +342,7 @@ def test_a_patch_body_is_written_while_it_arrives(tmp_path: Path) -> None:
     """Bytes of a PATCH reach the file before the request's body has ended."""
     tus = Tus(tmp_path)
     ticket = tus.server.ticket()
-    tus.create(ticket.id, 300_000)
-    channel, transport = tus.connect()
-    tus.start(channel, "PATCH", TUS + ticket.id, {
-        "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}, 300_000)
+    channel, transport = tus.open_patch(ticket.id, 300_000)
     channel.dataReceived(b"a" * 100_000)
     assert len(stored_bytes(tus.server, ticket.id)) == 100_000
     assert transport.value() == b""
@@ -343,6 +350,27 @@ def test_a_patch_body_is_written_while_it_arrives(tmp_path: Path) -> None:
     tus.server.clock.advance(0)
     [response] = parse(transport.value())
     assert response.status == 204 and response.headers["upload-offset"] == "300000"
+
+
+def test_small_pieces_of_a_body_wait_for_more_but_its_last_byte_does_not(
+        tmp_path: Path) -> None:
+    """With the server's clock, a PATCH body trickling in small pieces is written once its
+    first piece has waited SMALL_WRITE_DELAY (the ingest core's rule), and the body's last
+    byte goes at once, so the answer does not wait."""
+    tus = Tus(tmp_path)
+    tus.face.budget.clock, tus.face.budget.small_write = tus.server.clock, SMALL_WRITE
+    ticket = tus.server.ticket()
+    channel, transport = tus.open_patch(ticket.id, 100_000)
+    channel.dataReceived(b"a" * 10_000)
+    channel.dataReceived(b"b" * 10_000)
+    assert len(stored_bytes(tus.server, ticket.id)) == 0
+    tus.server.clock.advance(SMALL_WRITE_DELAY)
+    assert stored_bytes(tus.server, ticket.id) == b"a" * 10_000 + b"b" * 10_000
+    channel.dataReceived(b"c" * 80_000)
+    [response] = parse(transport.value())
+    assert response.status == 204 and response.headers["upload-offset"] == "100000"
+    assert not [call for call in tus.server.clock.getDelayedCalls()
+                if "SmallWrites" in call.func.__qualname__]
 
 
 def test_a_slow_disk_pauses_reading_the_request(tmp_path: Path) -> None:
