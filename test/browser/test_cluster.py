@@ -1,6 +1,7 @@
-"""Three real ``twistd incoming`` instances sharing a real Redis and one storage directory,
-behind etc/nginx/incoming-cluster.conf (no sticky sessions), and Chromium uploading through it
-with incoming.js over both data paths while the instances fail under it.
+"""Three real ``twistd incoming`` instances sharing a real Redis and their storage (one
+directory, or a bucket of moto's S3 server), behind etc/nginx/incoming-cluster.conf (no sticky
+sessions), and Chromium uploading through it with incoming.js over both data paths while the
+instances fail under it.
 
 Between nginx and each instance sits a :class:`CuttableProxy` that holds every connection to
 ``RATE``, so that an upload lasts long enough for each instance to take a part of it. The test
@@ -28,6 +29,7 @@ from test.support.backend import BackendAPI, FakeBackend
 from test.support.nginx import CLUSTER_CONF, NginxFront
 from test.support.proxy import CuttableProxy
 from test.support.redis_server import RedisServer
+from test.support.s3server import SMALL_PART, MotoServer, moto_server
 from test.support.server import IncomingServer, wait_until
 
 MiB = 1 << 20
@@ -42,6 +44,63 @@ PHASE_TIMEOUT = 30.0
 pytestmark = pytest.mark.time_limit(120)
 
 
+class SharedDirectory:
+    """One storage directory for every instance (a shared file system's case)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def server_options(self) -> dict[str, Any]:
+        return {"storage_dir": self.directory}
+
+    def stored_sha256(self, ticket: str) -> str:
+        return hashlib.sha256((self.directory / "complete" / ticket).read_bytes()).hexdigest()
+
+    def leftovers(self, ticket: str) -> list[str]:
+        return [p.name for p in (self.directory / "partial").iterdir() if p.name == ticket]
+
+
+class Bucket:
+    """One bucket for every instance (each spools parts in a directory of its own)."""
+
+    PREFIX = "cluster/"
+
+    def __init__(self, s3: MotoServer) -> None:
+        self.s3 = s3
+
+    def server_options(self) -> dict[str, Any]:
+        return {"storage": f"s3://{self.s3.bucket}/{self.PREFIX}",
+                "s3_part_size": f"{SMALL_PART // 1024}KiB"}
+
+    def stored_sha256(self, ticket: str) -> str:
+        return hashlib.sha256(self.s3.read(self.PREFIX + ticket)).hexdigest()
+
+    def leftovers(self, ticket: str) -> list[str]:
+        """Unfinished multipart uploads and manifests of the ticket."""
+        return ([key for key, _ in self.s3.multipart_uploads() if ticket in key]
+                + [key for key in self.s3.object_keys() if ticket in key and key.endswith(".json")])
+
+
+Storage = SharedDirectory | Bucket
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    with moto_server(tmp_path_factory.mktemp("moto")) as server:
+        yield server
+
+
+@pytest.fixture(params=["shared directory", "s3"])
+def storage(request: pytest.FixtureRequest, tmp_path: Path,
+            monkeypatch: pytest.MonkeyPatch) -> Storage:
+    if request.param == "shared directory":
+        return SharedDirectory(tmp_path / "shared-storage")
+    s3: MotoServer = request.getfixturevalue("s3")
+    for name, value in s3.environment.items():
+        monkeypatch.setenv(name, value)  # what every twistd started by the test inherits
+    return Bucket(s3)
+
+
 @dataclass
 class Instance:
     server: IncomingServer
@@ -53,7 +112,7 @@ class Instance:
 class Cluster:
     instances: list[Instance]
     front: NginxFront
-    storage: Path
+    storage: Storage
 
     @property
     def api(self) -> BackendAPI:
@@ -94,18 +153,15 @@ class Cluster:
                                    f"{[self.received(t, instance) for t in tickets]} bytes\n"
                                    f"{self.front.access_log[-2000:]}")
 
-    def stored_sha256(self, ticket: str) -> str:
-        return hashlib.sha256((self.storage / "complete" / ticket).read_bytes()).hexdigest()
-
 
 @pytest.fixture
 def cluster(make_server: Callable[..., IncomingServer],  # noqa: F811 (a fixture)
-            redis_server: RedisServer, tmp_path: Path) -> Iterator[Cluster]:  # noqa: F811
-    storage = tmp_path / "shared-storage"
+            redis_server: RedisServer, storage: Storage,  # noqa: F811
+            tmp_path: Path) -> Iterator[Cluster]:
     options = {"state": redis_server.url, "lease_time": LEASE, "handover_max_delay": "200ms",
-               "handover_attempt_timeout": "5s", "trusted_proxy": "127.0.0.1"}
-    servers = [make_server(storage_dir=storage, separate_backend=True, **options)
-               for _ in range(3)]
+               "handover_attempt_timeout": "5s", "trusted_proxy": "127.0.0.1",
+               **storage.server_options()}
+    servers = [make_server(separate_backend=True, **options) for _ in range(3)]
     proxies = [CuttableProxy(s.port, rate=RATE) for s in servers]  # type: ignore[arg-type]
     instances = [Instance(s, p) for s, p in zip(servers, proxies, strict=True)]
     front = NginxFront(tmp_path, CLUSTER_CONF, {
@@ -149,10 +205,11 @@ def test_uploads_survive_cuts_a_stop_and_a_kill_across_instances(
     results = Browser.collect(driver, timeout=100)
     for ticket, result in zip(tickets, results, strict=True):
         assert result["outcome"] == "finished", result
-        assert result["librarySha256"] == result["sha256"] == cluster.stored_sha256(ticket)
+        assert result["librarySha256"] == result["sha256"] == cluster.storage.stored_sha256(ticket)
         [callback] = backend.wait_for_callbacks(ticket)
         assert callback.form["sha256"] == result["sha256"] and not callback.cancelled
         assert cluster.api.upload_status(ticket)["state"] == "finished"
+        assert cluster.storage.leftovers(ticket) == []
         logs = [i.server.log for i in cluster.instances]
         assert sum(log.count(f"ticket {ticket[:8]} finished:") for log in logs) == 1
         assert re.search(rf"ticket {ticket[:8]} resumed at offset [1-9]", a.server.log[mark:])
