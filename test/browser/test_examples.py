@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from test.support.nginx import ROOT, free_port
+from test.support.s3server import MotoServer, moto_server
 from test.support.server import wait_until
 
 MiB = 1 << 20
@@ -137,14 +138,20 @@ def refuses_a_forged_callback(running: Deployment) -> bool:
     return False
 
 
-def assert_stored(running: Deployment, made: Made, result: dict[str, Any]) -> str:
-    """The app took the file: byte-identical in its storage, nothing left in Incoming!!'s, and
+def assert_stored(running: Deployment, made: Made, result: dict[str, Any],
+                  bucket: MotoServer | None = None) -> str:
+    """The app took the file: byte-identical in its storage, nothing left in Incoming!!'s
+    (a directory, or the ``bucket``: the object goes once the app finished the upload), and
     the backend API (upload_status through the app) says finished. The ticket."""
     ticket = result["ticket"]
     assert result["sha256"] == made.sha256 and result["size"] == made.path.stat().st_size
     assert result["url"] == f"/files/{ticket}"
     assert sha256_of(running.data / "media" / ticket) == made.sha256
-    assert not list((running.data / "incoming" / "complete").iterdir())
+    if bucket is None:
+        assert not list((running.data / "incoming" / "complete").iterdir())
+    else:
+        wait_until(lambda: not [key for key in bucket.object_keys() if ticket in key], 10)
+        assert bucket.multipart_uploads() == []
     return str(ticket)
 
 
@@ -207,3 +214,19 @@ def test_flask_example_with_two_instances_sharing_redis(tmp_path: Path, one_gib:
         assert sum(log.count(f"ticket {ticket[:8]} finished:") for log in logs) == 1
         moves = sum(len(re.findall(rf"ticket {ticket[:8]} resumed", log)) for log in logs)
         print(f"1 GiB through two instances in {shown['seconds']:.1f} s, {moves} moves")
+
+
+def test_flask_example_takes_its_file_from_s3(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """``run --storage s3://BUCKET/PREFIX`` with moto's S3 server in the AWS_* environment:
+    Incoming!! stores the upload as an object, and the app downloads it with boto3 from the
+    bucket and key the callback names, checks it and finishes the upload."""
+    made = make_file(tmp_path / "object.bin", 24 * MiB)
+    with moto_server(tmp_path) as bucket:
+        for name, value in bucket.environment.items():
+            monkeypatch.setenv(name, value)  # for Incoming!! and the app alike
+        with deployment("flask", tmp_path, "--storage", f"s3://{bucket.bucket}/examples/"
+                        ) as running:
+            shown = use("flask", running.url, file=str(made.path))
+            assert shown["state"] == "finished", shown
+            assert_stored(running, made, shown["result"], bucket)
