@@ -1,7 +1,7 @@
 """One command, one small deployment: nginx in front of an example web app and Incoming!!.
 
-    examples/flask/run   [--port 8080] [--dir DIR] [--instances N]
-    examples/express/run [--port 8080] [--dir DIR] [--instances N]
+    examples/flask/run   [--port 8080] [--dir DIR] [--instances N] [--storage s3://BUCKET/PREFIX]
+    examples/express/run [--port 8080] [--dir DIR] [--instances N] [--storage s3://BUCKET/PREFIX]
 
 Each ``run`` script calls this with the checkout's ``.venv`` Python. It makes
 fresh keys (an API key for the backend API, a ``whsec_`` key that signs the
@@ -10,8 +10,10 @@ loopback, trusting nginx's X-Forwarded-For, callbacks only to the app), nginx
 on ``--port`` (one origin for the app and Incoming!!; and, on a loopback port
 of its own, the app's way to the backend API of every instance), and the app. ``--instances 2``
 starts two Incoming!! instances sharing a Redis server (``redis-server``) and
-one storage directory, behind nginx without sticky sessions; that needs
-Incoming!!'s ``--state redis://`` option.
+one storage directory, behind nginx without sticky sessions (any instance
+continues any upload). ``--storage s3://BUCKET/PREFIX`` puts the files in
+S3-compatible storage instead, for Incoming!! and the app alike: both find the
+endpoint and credentials in the usual ``AWS_*`` environment.
 
 It prints ``ready: http://127.0.0.1:PORT/`` once everything answers, and stops
 everything on Ctrl-C or SIGTERM (Incoming!! last, so it flushes its files). A
@@ -121,12 +123,10 @@ def secrets_in(directory: Path) -> dict[str, Path]:
 def incoming_instances(args: argparse.Namespace, data: Path, logs: Path, keys: dict[str, Path],
                        app_port: int) -> list[Child]:
     twistd = str(Path(sys.executable).with_name("twistd"))
-    shared: list[str] = []
-    if args.instances > 1:
-        if "--state" not in subprocess.run([twistd, "incoming", "--help"], capture_output=True,
-                                           text=True).stdout:
-            raise SystemExit("--instances needs Incoming!!'s --state option (a Redis registry)")
-        shared = ["--state", f"redis://127.0.0.1:{args.redis_port}/0"]
+    shared = (["--state", f"redis://127.0.0.1:{args.redis_port}/0"] if args.instances > 1
+              else [])
+    if args.storage:
+        shared += ["--storage", args.storage]
     origins = [f"http://{host}:{args.port}" for host in ("127.0.0.1", "localhost")]
     instances = []
     for number in range(1, args.instances + 1):
@@ -204,6 +204,9 @@ def main() -> None:
     parser.add_argument("--dir", help="keys, logs and files (default examples/APP/run-data)")
     parser.add_argument("--instances", type=int, default=1,
                         help="Incoming!! instances behind nginx (more than one: with Redis)")
+    parser.add_argument("--storage", default="",
+                        help="s3://BUCKET/PREFIX: files in S3-compatible storage (AWS_* "
+                             "environment), not in --dir")
     args = parser.parse_args()
     stopping: list[int] = []
     for signum in (signal.SIGINT, signal.SIGTERM):

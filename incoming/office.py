@@ -746,10 +746,11 @@ class TicketOffice:
         if machine is not None and machine.lease is not None:
             return machine.ticket, machine.ticket.as_status(self.bytes_received(machine))
         ticket = yield self._record(ticket_id)  # served elsewhere, or by nobody: as saved
+        received = ticket.bytes_received
         if ticket.state.accepts_bytes:
-            received = self.storage.partial_size(ticket_id)
-        else:
-            received = ticket.bytes_received
+            # A shared file's size, where storage knows it; object storage answers 0 here,
+            # and the count saved when the last client left is what there is.
+            received = max(self.storage.partial_size(ticket_id), received)
         return ticket, ticket.as_status(received)
 
     # -- the frontend's side ------------------------------------------------------------------

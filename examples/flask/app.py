@@ -140,8 +140,7 @@ def take_file(form: dict[str, str]) -> None:
 
 def download(bucket: str, key: str, to: Path) -> None:
     """The S3 storage's callback names an object (filename s3://BUCKET/KEY). boto3 finds the
-    endpoint and credentials as every AWS tool does (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, …).
-    Not yet exercised by this example's test: it waits for Incoming!!'s S3 storage."""
+    endpoint and credentials as every AWS tool does (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, …)."""
     import boto3  # only needed with S3 storage: pip install boto3
 
     boto3.client("s3").download_file(bucket, key, str(to))

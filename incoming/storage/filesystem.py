@@ -10,7 +10,9 @@ hashing run in a thread pool, each one operation at a time per file (so bytes
 land in order) and side by side; ``hashlib`` and ``os.pwrite`` release the
 GIL, so neither holds up the reactor. The SHA-256 is computed as bytes arrive;
 it is recomputed from the partial file only when the server restarted or a
-write failed since the bytes were written. How bytes reach the disk (around
+write failed since the bytes were written, and where another instance wrote
+to the file since this one last had it, only over that instance's bytes
+(:class:`HashMemo`). How bytes reach the disk (around
 the page cache where possible) is ``direct.py``'s business.
 """
 
@@ -80,6 +82,7 @@ class FileSystemStorage:
         self._pool = pool
         self._buffers = Buffers(keep=buffered_bytes // BUFFER_SIZE)
         self._complete_sync = DirectorySync(self._complete_dir)
+        self._hashes = HashMemo()
 
     def landing(self, offset: int) -> Landing:
         """Where a connection's bytes for file offset ``offset`` onwards may land."""
@@ -98,6 +101,7 @@ class FileSystemStorage:
             self._file_mode,
             self._file_gid,
             self._on_device,
+            self._hashes,
         )
 
     def partial_size(self, ticket_id: str) -> int:
@@ -109,6 +113,7 @@ class FileSystemStorage:
 
     def remove(self, path: str) -> Deferred[None]:
         """Delete a file of ours if it exists (a partial or a complete one)."""
+        self._hashes.forget(path)
         return deferToThreadPool(self._reactor, self._pool, _remove_if_there, path)
 
     def remove_partial(self, ticket_id: str) -> Deferred[None]:
@@ -123,6 +128,61 @@ def _share_folder(path: str, gid: int, mode: int) -> None:
 def _remove_if_there(path: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.remove(path)
+
+
+@attrs.frozen
+class _Hashed:
+    file: tuple[int, int]
+    """The file's device and inode."""
+    size: int
+    sha256: Any
+
+
+class HashMemo:
+    """How far this instance had hashed each partial file when it last closed it, and the
+    hash state there.
+
+    Where instances share the storage, an upload may move from one to another
+    and back (over the HTTP path, a load balancer may send every request
+    elsewhere). An instance that takes a ticket back then hashes only the bytes
+    written since it let it go, not the whole file again: a partial file only
+    ever grows (each write lands at its end, nothing truncates it), so the bytes
+    before a size it had, in the same file (device and inode), are the ones it
+    hashed. Used from pool threads, hence the lock; it keeps the latest
+    ``limit`` files (a hash state is about 200 bytes).
+    """
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self._limit = limit
+        self._lock = threading.Lock()
+        self._kept: collections.OrderedDict[str, _Hashed] = collections.OrderedDict()
+
+    def keep(self, path: str, fd: int, size: int, sha256: Any) -> None:
+        """``sha256`` (a copy) is the hash of the first ``size`` bytes of the open ``fd``."""
+        hashed = _Hashed(_identity(fd), size, sha256.copy())
+        with self._lock:
+            self._kept[path] = hashed
+            self._kept.move_to_end(path)
+            while len(self._kept) > self._limit:
+                self._kept.popitem(last=False)
+
+    def take(self, path: str, fd: int, size: int) -> tuple[Any, int] | None:
+        """A hash state of the first bytes of the open ``fd`` (at most ``size``), and how many
+        it covers; None if this file was not kept (or was replaced since)."""
+        with self._lock:
+            hashed = self._kept.get(path)
+        if hashed is None or hashed.file != _identity(fd) or hashed.size > size:
+            return None
+        return hashed.sha256.copy(), hashed.size
+
+    def forget(self, path: str) -> None:
+        with self._lock:
+            self._kept.pop(path, None)
+
+
+def _identity(fd: int) -> tuple[int, int]:
+    status = os.fstat(fd)
+    return status.st_dev, status.st_ino
 
 
 class Lane:
@@ -224,9 +284,10 @@ class PartialFile:
     def __init__(self, path: str, complete_path: str, complete_sync: DirectorySync,
                  buffers: Buffers, reactor: IReactorFromThreads, pool: ThreadPool,
                  file_mode: int = 0o640, file_gid: int | None = None,
-                 on_device: bool = True) -> None:
+                 on_device: bool = True, hashes: HashMemo | None = None) -> None:
         self.path = path
         self._on_device = on_device
+        self._hashes = hashes or HashMemo()
         self._file_mode = file_mode
         self._file_gid = file_gid
         self._complete_path = complete_path
@@ -334,10 +395,11 @@ class PartialFile:
         return self._open_in_thread()
 
     def _rehash(self, size: int) -> None:
-        """Hash what is on disk: only after a restart or a failure, never per upload."""
+        """Hash what is on disk: only after a restart, a failure or another instance's
+        writes (from where this instance's hash of the file left off), never per upload."""
         assert self._file is not None
-        self._hash = hashlib.sha256()
-        position = 0
+        self._hash, position = (self._hashes.take(self.path, self._file.fd, size)
+                                or (hashlib.sha256(), 0))
         while position < size:
             block = os.pread(self._file.fd, min(_READ_BLOCK, size - position), position)
             if not block:
@@ -373,11 +435,14 @@ class PartialFile:
         os.fdatasync(self._file.fd)
         self._close_in_thread()
         os.rename(self.path, self._complete_path)
+        self._hashes.forget(self.path)
         self._complete_sync.sync()
         return StoredFile(self._complete_path, self._on_disk, self._hash.hexdigest())
 
     def _close_in_thread(self) -> None:
         if self._file is not None:
+            if self._hash is not None and self._hashed == self._on_disk:
+                self._hashes.keep(self.path, self._file.fd, self._hashed, self._hash)
             self._file.close()
             self._file = None
 

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from test.support.nginx import ROOT, free_port
+from test.support.s3server import MotoServer, moto_server
 from test.support.server import wait_until
 
 MiB = 1 << 20
@@ -84,13 +85,15 @@ class Deployment:
 
 
 @contextlib.contextmanager
-def deployment(app: str, tmp_path: Path) -> Iterator[Deployment]:
-    """``examples/APP/run``, as a person starts it; SIGTERM at the end stops it cleanly."""
+def deployment(app: str, tmp_path: Path, *options: str) -> Iterator[Deployment]:
+    """``examples/APP/run [OPTIONS]``, as a person starts it; SIGTERM at the end stops it
+    cleanly."""
     data, output = tmp_path / f"{app}-run", tmp_path / f"{app}-run.out"
     with open(output, "wb") as out:
         process = subprocess.Popen([str(EXAMPLES / app / "run"), "--port", str(free_port()),
-                                    "--dir", str(data)], stdout=out, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
+                                    "--dir", str(data), *options], stdout=out,
+                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   start_new_session=True)
     try:
         ready = wait_until(lambda: process.poll() is not None
                            or re.search(r"ready: (\S+)", output.read_text()), 60,
@@ -107,7 +110,8 @@ def deployment(app: str, tmp_path: Path) -> Iterator[Deployment]:
             raise
     assert code == 0, output.read_text()
     logs = {path.stem: path.read_text(errors="replace") for path in (data / "logs").iterdir()}
-    assert "Traceback" not in logs["incoming1"]
+    for name in (name for name in logs if name.startswith("incoming")):
+        assert "Traceback" not in logs[name], logs[name]
     assert "could not take" not in logs[app], logs[app]
 
 
@@ -134,14 +138,20 @@ def refuses_a_forged_callback(running: Deployment) -> bool:
     return False
 
 
-def assert_stored(running: Deployment, made: Made, result: dict[str, Any]) -> str:
-    """The app took the file: byte-identical in its storage, nothing left in Incoming!!'s, and
+def assert_stored(running: Deployment, made: Made, result: dict[str, Any],
+                  bucket: MotoServer | None = None) -> str:
+    """The app took the file: byte-identical in its storage, nothing left in Incoming!!'s
+    (a directory, or the ``bucket``: the object goes once the app finished the upload), and
     the backend API (upload_status through the app) says finished. The ticket."""
     ticket = result["ticket"]
     assert result["sha256"] == made.sha256 and result["size"] == made.path.stat().st_size
     assert result["url"] == f"/files/{ticket}"
     assert sha256_of(running.data / "media" / ticket) == made.sha256
-    assert not list((running.data / "incoming" / "complete").iterdir())
+    if bucket is None:
+        assert not list((running.data / "incoming" / "complete").iterdir())
+    else:
+        wait_until(lambda: not [key for key in bucket.object_keys() if ticket in key], 10)
+        assert bucket.multipart_uploads() == []
     return str(ticket)
 
 
@@ -184,3 +194,39 @@ def test_express_example_two_uploads_with_pause_resume_and_cancel(
         assert files["cancelled"] == {cancelled["ticket"]: "cancelled in the page"}
         assert running.get(f"/api/tickets/{cancelled['ticket']}")["state"] == "cancelled"
         assert refuses_a_forged_callback(running)
+
+
+def test_flask_example_with_two_instances_sharing_redis(tmp_path: Path, one_gib: Made) -> None:
+    """``run --instances 2``: Redis and two Incoming!! instances behind nginx without sticky
+    sessions. The page's PATCHes take turns between the instances (least_conn among idle
+    ones), so 1 GiB moves from one to the other and back many times (each move hashes only
+    what the other instance wrote), and still arrives byte-identical and ends once."""
+    made = one_gib
+    with deployment("flask", tmp_path, "--instances", "2") as running:
+        shown = use("flask", running.url, file=str(made.path))
+        assert shown["state"] == "finished", shown
+        assert shown["transport"] == "http"
+        ticket = assert_stored(running, made, shown["result"])
+        assert running.get(f"/api/status/{ticket}")["state"] == "finished"
+        logs = [(running.data / "logs" / f"incoming{n}.log").read_text() for n in (1, 2)]
+        for log in logs:  # a ticket made on one, continued on the other: the state is shared
+            assert re.search(rf"ticket {ticket[:8]} resumed at offset [1-9]", log), log
+        assert sum(log.count(f"ticket {ticket[:8]} finished:") for log in logs) == 1
+        moves = sum(len(re.findall(rf"ticket {ticket[:8]} resumed", log)) for log in logs)
+        print(f"1 GiB through two instances in {shown['seconds']:.1f} s, {moves} moves")
+
+
+def test_flask_example_takes_its_file_from_s3(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """``run --storage s3://BUCKET/PREFIX`` with moto's S3 server in the AWS_* environment:
+    Incoming!! stores the upload as an object, and the app downloads it with boto3 from the
+    bucket and key the callback names, checks it and finishes the upload."""
+    made = make_file(tmp_path / "object.bin", 24 * MiB)
+    with moto_server(tmp_path) as bucket:
+        for name, value in bucket.environment.items():
+            monkeypatch.setenv(name, value)  # for Incoming!! and the app alike
+        with deployment("flask", tmp_path, "--storage", f"s3://{bucket.bucket}/examples/"
+                        ) as running:
+            shown = use("flask", running.url, file=str(made.path))
+            assert shown["state"] == "finished", shown
+            assert_stored(running, made, shown["result"], bucket)

@@ -6,6 +6,8 @@ deletes the object."""
 
 from __future__ import annotations
 
+import base64
+import http.client
 import io
 import shutil
 from collections.abc import Callable, Iterator
@@ -17,6 +19,7 @@ from tusclient import client as tus_client
 from test.integration.conftest import FAST_OPTIONS
 from test.integration.wsupload import Connection, make_data, sha256
 from test.support.backend import BackendAPI, FakeBackend
+from test.support.redis_server import RedisServer
 from test.support.resuming import ResumingUpload
 from test.support.s3server import SMALL_PART, MotoServer, moto_server
 from test.support.server import IncomingServer, wait_until
@@ -172,3 +175,51 @@ def test_remove_file_when_finished_deletes_the_object(
         assert upload.wait_done(30) == "finished", upload.summary()
     wait_until(lambda: PREFIX + ticket not in s3.object_keys(), 10)
     assert [k for k in s3.object_keys() if ticket in k] == []
+
+
+def tus(server: IncomingServer, method: str, ticket: str, offset: int | None = None,
+        body: bytes = b"", headers: dict[str, str] | None = None) -> tuple[int, dict[str, str]]:
+    """One raw tus request (``PATCH`` with ``offset``); the status and the headers."""
+    headers = dict(headers or {})
+    if offset is not None:
+        headers |= {"Upload-Offset": str(offset),
+                    "Content-Type": "application/offset+octet-stream"}
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=20)
+    try:
+        conn.request(method, TUS + ticket, body=body, headers={"Tus-Resumable": "1.0.0",
+                                                               **headers})
+        answer = conn.getresponse()
+        answer.read()
+        return answer.status, dict(answer.getheaders())
+    finally:
+        conn.close()
+
+
+def test_a_tus_upload_moved_to_another_instance_hears_where_to_go_on(
+        make_server: Callable[..., IncomingServer], redis_server: RedisServer,
+        backend: FakeBackend, s3: MotoServer) -> None:
+    """Two instances sharing Redis: a tus client that sent part of a file to a and asks b
+    with HEAD hears the count a acknowledged (b cannot know the bucket's without taking the
+    ticket; it must not say 0). A PATCH there may be refused with 409 (a's last bytes were
+    still in a's spool) until HEAD says where b goes on (the count b saves as it refuses),
+    and the file completes there, intact."""
+    options = {**s3_options(s3), "state": redis_server.url, "lease_time": "2s"}
+    a, b = make_server(**options), make_server(**options)
+    data = make_data(4 * SMALL_PART + 77, seed=87)
+    ticket = BackendAPI(a.api_url).new_upload(backend.callback_url(),
+                                              remove_file_when_finished=False)
+    metadata = "ticket " + base64.b64encode(ticket.encode()).decode()
+    assert tus(a, "POST", "", headers={"Upload-Length": str(len(data)),
+                                       "Upload-Metadata": metadata})[0] == 201
+    acked = 2 * SMALL_PART + 1000
+    assert tus(a, "PATCH", ticket, 0, data[:acked])[0] == 204
+    assert int(tus(b, "HEAD", ticket)[1]["Upload-Offset"]) == acked
+    statuses = []
+    for _ in range(6):
+        offset = int(tus(b, "HEAD", ticket)[1]["Upload-Offset"])
+        if offset == len(data):
+            break
+        statuses.append(tus(b, "PATCH", ticket, offset, data[offset:])[0])
+    assert statuses[-1] == 204 and set(statuses[:-1]) <= {409}, statuses
+    [callback] = backend.wait_for_callbacks(ticket)
+    assert_stored(s3, callback.form, ticket, data)

@@ -30,7 +30,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from test.support.server import IncomingServer
+from test.support.server import IncomingServer, wait_until
 from test.support.tls import self_signed
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -42,6 +42,8 @@ SHIPPED_SNIPPET = "/etc/nginx/snippets/incoming-locations.conf"
 """Where the shipped server blocks expect the snippet (Debian's snippets folder)."""
 
 START_TIMEOUT = 15.0
+OLD_WORKER_QUITS = "gracefully shutting down"
+"""What nginx's error log says (level notice) when a reload tells an old worker to quit."""
 
 
 def nginx_binary() -> str:
@@ -57,6 +59,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+ACCESS_LOG_FORMAT = ("log_format upstream '$remote_addr - $remote_user [$time_local] "
+                     "\"$request\" $status $body_bytes_sent upstream=$upstream_addr';")
+"""nginx's "combined" format cut short, with the instance (or instances, after a failover)
+each request went to: :meth:`NginxFront.upstream_addresses` reads it."""
+
+
 def main_conf(prefix: Path, site: Path) -> str:
     """The nginx.conf around one site file: everything under ``prefix``, in the foreground."""
     # As root the workers would otherwise become "nobody", who cannot read the test's files.
@@ -66,8 +74,8 @@ def main_conf(prefix: Path, site: Path) -> str:
     return (f"{user}daemon off;\nworker_processes 1;\npid {prefix}/nginx.pid;\n"
             f"error_log {prefix}/error.log info;\n"
             "events { worker_connections 1024; }\n"
-            f"http {{\n    access_log {prefix}/access.log;\n{temp}\n"
-            f"    include {site};\n}}\n")
+            f"http {{\n    {ACCESS_LOG_FORMAT}\n    access_log {prefix}/access.log upstream;\n"
+            f"{temp}\n    include {site};\n}}\n")
 
 
 def command(prefix: Path, *more: str) -> list[str]:
@@ -184,6 +192,16 @@ class NginxFront:
     def access_log(self) -> str:
         return self._read("access.log")
 
+    def upstream_ports(self, request_part: str) -> set[int]:
+        """The upstream ports that served requests whose request line contains
+        ``request_part`` (each one tried, where nginx passed a request on)."""
+        ports: set[int] = set()
+        for line in self.access_log.splitlines():
+            if request_part in line.partition('" ')[0]:
+                ports.update(int(port) for port in
+                             re.findall(r"127\.0\.0\.1:(\d+)", line.rpartition("upstream=")[2]))
+        return ports
+
     def set_upstreams(self, upstreams: Mapping[str, Sequence[int]]) -> None:
         """New instance ports; they take effect at the next :meth:`reload`."""
         self.upstreams = dict(upstreams)
@@ -209,7 +227,13 @@ class NginxFront:
         checked = subprocess.run(command(self.prefix, "-t"), capture_output=True, text=True,
                                  timeout=30)
         assert checked.returncode == 0, checked.stderr
+        before = self.error_log.count(OLD_WORKER_QUITS)
         self.process.send_signal(signal.SIGHUP)
+        # The old worker closes its listening socket as it logs this (it keeps its open
+        # connections until they end): from then on every new connection meets the new
+        # configuration.
+        wait_until(lambda: self.error_log.count(OLD_WORKER_QUITS) > before, START_TIMEOUT,
+                   message=lambda: f"nginx's old worker to quit\n{self.error_log[-3000:]}")
 
     def stop(self) -> None:
         """Fast shutdown (SIGTERM: open connections are closed, not waited for)."""

@@ -54,13 +54,20 @@ def test_complete_moves_the_file_and_reports_its_hash(tmp_path):
     assert not (tmp_path / "partial" / "T2").exists()
 
 
+def appended(store, ticket, data):
+    """Opens the ticket's partial file with a fresh handle, appends ``data`` at its end and
+    closes it (an upload's visit to one instance); the size before."""
+    partial = store.partial(ticket)
+    size = value(partial.open())
+    partial.write(size, [data])
+    value(partial.close())
+    return size
+
+
 def test_reopening_rehashes_what_is_on_disk(tmp_path):
     """A fresh handle (as after a restart) resumes at the file's size with the right hash."""
     store = storage(tmp_path)
-    first = store.partial("T3")
-    first.open()
-    first.write(0, [b"x" * 1000])
-    value(first.close())
+    appended(store, "T3", b"x" * 1000)
     second = store.partial("T3")
     assert value(second.open()) == 1000
     second.write(1000, [b"y" * 10])
@@ -178,6 +185,44 @@ def test_sqlite_registry_survives_reopening(tmp_path):
     first.save(sample("keep"))
     first.close()
     assert value(SQLiteRegistry(str(tmp_path / "t.sqlite3")).load("keep")).id == "keep"
+
+
+def reads_by(monkeypatch):
+    """Counts the bytes the storage reads back from disk (to hash them)."""
+    read = []
+    real = os.pread
+    monkeypatch.setattr(os, "pread", lambda fd, n, at: read.append(n) or real(fd, n, at))
+    return read
+
+
+def test_taking_a_file_back_hashes_only_what_another_wrote_since(tmp_path, monkeypatch):
+    """An instance that closed a partial file (another instance took the ticket) and opens it
+    again after the other appended to it reads back only the other's bytes, and the hash
+    is the whole file's."""
+    here, elsewhere = storage(tmp_path), storage(tmp_path)  # two instances, one directory
+    appended(here, "T5", b"a" * 5000)
+    assert appended(elsewhere, "T5", b"b" * 300) == 5000
+    read = reads_by(monkeypatch)
+    again = here.partial("T5")
+    assert value(again.open()) == 5300
+    assert sum(read) == 300
+    again.write(5300, [b"c"])
+    assert value(again.complete()).sha256 == hashlib.sha256(
+        b"a" * 5000 + b"b" * 300 + b"c").hexdigest()
+
+
+def test_a_partial_file_made_anew_is_hashed_from_its_start(tmp_path, monkeypatch):
+    """What was kept of a file that was removed and made again (another inode) is not used."""
+    store = storage(tmp_path)
+    appended(store, "T6", b"a" * 5000)
+    path = tmp_path / "partial" / "T6"
+    path.rename(tmp_path / "elsewhere")  # keeps the old inode in use: the new one differs
+    path.write_bytes(b"z" * 6000)
+    read = reads_by(monkeypatch)
+    again = store.partial("T6")
+    assert value(again.open()) == 6000
+    assert sum(read) == 6000
+    assert value(again.complete()).sha256 == hashlib.sha256(b"z" * 6000).hexdigest()
 
 
 @pytest.mark.parametrize("on_device", [False, True], ids=["acknowledge=kernel",
