@@ -35,7 +35,6 @@ from twisted.python.failure import Failure
 log = Logger()
 
 TOO_MANY_REQUESTS = 429
-SERVICE_UNAVAILABLE = 503
 LOG_INTERVAL = 10.0
 """Seconds over which refusals are logged at most :data:`LOG_LINES` times (floods come in
 thousands a second; the log must stay readable)."""

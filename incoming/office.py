@@ -746,12 +746,7 @@ class TicketOffice:
         if machine is not None and machine.lease is not None:
             return machine.ticket, machine.ticket.as_status(self.bytes_received(machine))
         ticket = yield self._record(ticket_id)  # served elsewhere, or by nobody: as saved
-        received = ticket.bytes_received
-        if ticket.state.accepts_bytes:
-            # A shared file's size, where storage knows it; object storage answers 0 here,
-            # and the count saved when the last client left is what there is.
-            received = max(self.storage.partial_size(ticket_id), received)
-        return ticket, ticket.as_status(received)
+        return ticket, ticket.as_status(self._bytes_not_served_here(ticket))
 
     # -- the frontend's side ------------------------------------------------------------------
 
@@ -958,12 +953,15 @@ class TicketOffice:
     def bytes_received(self, machine: TicketMachine) -> int:
         if machine.partial is not None:
             return machine.partial.offset
-        if machine.ticket.state.accepts_bytes:
-            # Object storage knows only this instance's uploads without waiting; the count
-            # saved when the client left covers the rest.
-            return max(self.storage.partial_size(machine.ticket.id),
-                       machine.ticket.bytes_received)
-        return machine.ticket.bytes_received
+        return self._bytes_not_served_here(machine.ticket)
+
+    def _bytes_not_served_here(self, ticket: Ticket) -> int:
+        """The bytes of a ticket no connection of this instance is writing: while it takes
+        bytes, a shared partial file's size where storage knows it without waiting (object
+        storage answers 0), else the count saved when its last client left."""
+        if ticket.state.accepts_bytes:
+            return max(self.storage.partial_size(ticket.id), ticket.bytes_received)
+        return ticket.bytes_received
 
 
 JANITOR_LOCK_TIME = 300.0
